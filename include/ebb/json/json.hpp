@@ -1,0 +1,11 @@
+#pragma once
+// ebb's JSON types: Boost.JSON underneath, named for the API.
+#include <boost/json.hpp>
+
+namespace ebb::json {
+/// A JSON object: the payload of a typed message {"type": ..., "payload": {...}}.
+using kvs = boost::json::object;
+using value = boost::json::value;
+using boost::json::parse;
+using boost::json::serialize;
+}  // namespace ebb::json
