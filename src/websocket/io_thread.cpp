@@ -1,1 +1,120 @@
-// (being written)
+#include <boost/asio/post.hpp>
+
+#include "log/log.hpp"
+#include "websocket/detail/core.hpp"
+
+namespace ebb::websocket::detail {
+
+namespace {
+thread_local IoThread* current_thread = nullptr;
+// Timers (handshake, idle, ping/pong, close wait) are checked by one sweep
+// per thread instead of a timer per session: no per-session timer memory,
+// no per-message timer work. 100 ms is the timers' resolution.
+constexpr auto sweep_period = std::chrono::milliseconds(100);
+}  // namespace
+
+IoThread::IoThread(ServerCore& core, unsigned index)
+    : core_(core),
+      index_(index),
+      ctx_(1),  // one thread runs it: lets Asio skip internal locking
+      work_(asio::make_work_guard(ctx_)),
+      sweep_timer_(ctx_),
+      read_buffer_(new std::uint8_t[read_buffer_size]) {}
+
+IoThread::~IoThread() { join(); }
+
+void IoThread::start() {
+  schedule_sweep();
+  thread_ = std::thread([this] {
+    current_thread = this;
+    try {
+      ctx_.run();
+    } catch (const std::exception& e) {
+      // Handlers catch application exceptions; reaching here is a bug in ebb.
+      log::logger()->critical("I/O thread {} stopped by an exception: {}", index_, e.what());
+    }
+    current_thread = nullptr;
+  });
+}
+
+void IoThread::join() {
+  if (!thread_.joinable()) return;
+  thread_.join();
+  // Handlers posted from other threads after run() returned (a send racing
+  // with the stop) still hold their sessions: run them here, as the owner,
+  // so they release what they hold. Sessions are closed by now, so none of
+  // them calls back into the application.
+  IoThread* previous = current_thread;
+  current_thread = this;
+  ctx_.restart();
+  ctx_.poll();
+  current_thread = previous;
+}
+
+bool IoThread::is_current() const noexcept { return current_thread == this; }
+IoThread* IoThread::current() noexcept { return current_thread; }
+
+void IoThread::add(std::shared_ptr<Connection> c) {
+  c->registry_index = connections_.size();
+  connections_.push_back(std::move(c));
+}
+
+void IoThread::remove(Connection* c) {
+  std::size_t i = c->registry_index;
+  if (i >= connections_.size() || connections_[i].get() != c) return;
+  // Keep `c` alive until the end of this scope: the caller may be inside it.
+  std::shared_ptr<Connection> keep = std::move(connections_[i]);
+  if (i + 1 != connections_.size()) {
+    connections_[i] = std::move(connections_.back());
+    connections_[i]->registry_index = i;
+  }
+  connections_.pop_back();
+  maybe_finish_stop();
+}
+
+void IoThread::close_all(std::uint16_t code, std::string_view reason) {
+  // Copy: closing may remove entries (a session still in its handshake is
+  // dropped at once).
+  auto snapshot = connections_;
+  for (auto& c : snapshot) c->close(code, reason);
+}
+
+void IoThread::for_each_open(const std::function<void(Connection&)>& f) {
+  for (auto& c : connections_)
+    if (c->is_open()) f(*c);
+}
+
+void IoThread::begin_stop() {
+  stopping_ = true;
+  maybe_finish_stop();
+}
+
+void IoThread::maybe_finish_stop() {
+  if (!stopping_ || !connections_.empty()) return;
+  // Graceful: nothing is aborted; once the sweep timer is cancelled and the
+  // guard released, run() returns when the last handler has run.
+  sweep_timer_.cancel();
+  work_.reset();
+}
+
+void IoThread::schedule_sweep() {
+  sweep_timer_.expires_after(sweep_period);
+  sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || (stopping_ && connections_.empty())) return;
+    sweep();
+    schedule_sweep();
+  });
+}
+
+void IoThread::sweep() {
+  auto now = Clock::now();
+  // Walk downwards: a connection that times out removes only itself, and
+  // remove() moves the last entry (already visited) into its slot.
+  for (std::size_t i = connections_.size(); i-- > 0;) {
+    if (i >= connections_.size()) continue;
+    std::shared_ptr<Connection> c = connections_[i];
+    c->sweep(now);
+  }
+}
+
+}  // namespace ebb::websocket::detail

@@ -1,1 +1,287 @@
-// (being written)
+// Server facade and ServerCore: accepting, distributing sessions over the
+// I/O threads, rooms and broadcasts, stop.
+#include "ebb/websocket/server.hpp"
+
+#include <boost/asio/post.hpp>
+#include <stdexcept>
+
+#include "ebb/config/config.hpp"
+#include "ebb/executor/runtime_executor.hpp"
+#include "log/log.hpp"
+#include "websocket/detail/core.hpp"
+
+namespace ebb::websocket {
+
+namespace detail {
+
+ServerCore::ServerCore(ServerOptions opts, std::shared_ptr<ebb::executor::RuntimeExecutor> exec)
+    : options(std::move(opts)), executor(std::move(exec)) {
+  options.validate();
+  policy.path = options.path;
+  policy.max_size = options.max_handshake_size;
+  policy.allowed_origins = options.allowed_origins;
+  policy.subprotocols = options.subprotocols;
+  policy.deflate = options.deflate;
+  if (options.tls.enabled()) {
+    tls_context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    tls_context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                             asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                             asio::ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    tls_context->use_certificate_chain_file(options.tls.cert_file, ec);
+    if (ec)
+      throw std::runtime_error("WEBSOCKET_TLS_CERT: cannot load \"" + options.tls.cert_file +
+                               "\": " + ec.message());
+    tls_context->use_private_key_file(options.tls.key_file, asio::ssl::context::pem, ec);
+    if (ec)
+      throw std::runtime_error("WEBSOCKET_TLS_KEY: cannot load \"" + options.tls.key_file +
+                               "\": " + ec.message());
+  }
+}
+
+ServerCore::~ServerCore() = default;
+
+void ServerCore::start() {
+  if (started.exchange(true)) throw std::logic_error("ebb::websocket::Server::start called twice");
+  unsigned n = options.io_threads ? options.io_threads : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) threads_.push_back(std::make_unique<IoThread>(*this, i));
+  auto& ctx = threads_[0]->context();
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(options.host, ec);
+  if (ec) throw std::system_error(ec, "WEBSOCKET_HOST \"" + options.host + "\"");
+  tcp::endpoint ep(addr, options.port);
+  acceptor_ = std::make_unique<tcp::acceptor>(ctx);
+  acceptor_->open(ep.protocol());
+  acceptor_->set_option(tcp::acceptor::reuse_address(true));
+  acceptor_->bind(ep, ec);
+  if (ec)
+    throw std::system_error(ec, "cannot listen on " + options.host + ":" + std::to_string(options.port));
+  acceptor_->listen(asio::socket_base::max_listen_connections);
+  bound_port = acceptor_->local_endpoint().port();
+  do_accept();
+  for (auto& t : threads_) t->start();
+  ready.store(true);
+  if (stop_requested.load()) post_stop();  // stop_async() raced with start()
+  log::logger()->info("websocket server listening on {}:{} ({} I/O thread{}{}{})", options.host,
+                      bound_port.load(), n, n == 1 ? "" : "s", tls_context ? ", TLS" : "",
+                      options.deflate.enabled ? ", permessage-deflate" : "");
+}
+
+void ServerCore::do_accept() {
+  IoThread& target = *threads_[next_thread_];
+  next_thread_ = (next_thread_ + 1) % threads_.size();
+  acceptor_->async_accept(
+      target.context(),
+      [this, self = shared_from_this(), &target](const boost::system::error_code& ec, tcp::socket s) {
+        if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+        if (!ec) {
+          auto id = next_id_.fetch_add(1, std::memory_order_relaxed);
+          auto c = std::make_shared<Connection>(id, target, self, std::move(s));
+          asio::post(target.context(), [c, &target] {
+            target.add(c);
+            c->start();
+          });
+        } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+          // Out of file descriptors: log and keep accepting; the backlog waits.
+          log::logger()->warn("accept failed: {}", ec.message());
+        }
+        do_accept();
+      });
+}
+
+void ServerCore::stop_async() noexcept {
+  if (stop_requested.exchange(true)) return;
+  if (ready.load()) post_stop();
+}
+
+void ServerCore::post_stop() noexcept {
+  if (stop_posted.exchange(true)) return;
+  try {
+    // Stop admitting first, then ask every session to close with 1001.
+    asio::post(threads_[0]->context(), [self = shared_from_this()] {
+      boost::system::error_code ec;
+      self->acceptor_->close(ec);
+    });
+    for (auto& t : threads_) {
+      asio::post(t->context(), [t = t.get()] {
+        t->close_all(close_code::going_away, "server shutting down");
+        t->begin_stop();
+      });
+    }
+  } catch (const std::exception& e) {
+    log::logger()->error("stop_async: {}", e.what());
+  }
+}
+
+void ServerCore::join() {
+  for (auto& t : threads_)
+    if (t->is_current())
+      throw std::logic_error(
+          "ebb::websocket::Server::stop() called from one of the server's own I/O threads "
+          "(for example inside a callback); it would wait for itself. Use stop_async() there.");
+  std::lock_guard lock(join_mutex_);
+  for (auto& t : threads_) t->join();
+  joined.store(true, std::memory_order_release);
+}
+
+void ServerCore::report_error(Session& s, std::error_code ec, std::string_view what) {
+  if (!on_error) return;
+  try {
+    on_error(s, ec, what);
+  } catch (const std::exception& e) {
+    log::logger()->error("session {}: on_error threw: {}", s.id(), e.what());
+  }
+}
+
+// ---------------------------------------------------------------- rooms ---
+
+void ServerCore::join_room(const std::shared_ptr<Connection>& c, const std::string& room) {
+  std::lock_guard lock(rooms_mutex_);
+  if (c->rooms_closed) return;
+  auto [it, inserted] = rooms_[room].emplace(c->id(), c);
+  if (inserted) c->rooms.push_back(room);
+}
+
+void ServerCore::leave_room(const std::shared_ptr<Connection>& c, const std::string& room) {
+  std::lock_guard lock(rooms_mutex_);
+  auto it = rooms_.find(room);
+  if (it == rooms_.end()) return;
+  if (it->second.erase(c->id()) == 0) return;
+  if (it->second.empty()) rooms_.erase(it);
+  std::erase(c->rooms, room);
+}
+
+void ServerCore::leave_all_rooms(Connection& c) {
+  std::lock_guard lock(rooms_mutex_);
+  c.rooms_closed = true;
+  for (auto& room : c.rooms) {
+    auto it = rooms_.find(room);
+    if (it == rooms_.end()) continue;
+    it->second.erase(c.id());
+    if (it->second.empty()) rooms_.erase(it);
+  }
+  c.rooms.clear();
+}
+
+std::size_t ServerCore::room_size(const std::string& room) const {
+  std::lock_guard lock(rooms_mutex_);
+  auto it = rooms_.find(room);
+  return it == rooms_.end() ? 0 : it->second.size();
+}
+
+std::shared_ptr<const std::string> ServerCore::encode_shared(codec::Opcode op,
+                                                             std::string_view msg) const {
+  auto frame = std::make_shared<std::string>();
+  frame->reserve(msg.size() + codec::max_header_size);
+  codec::append_frame(*frame, op, msg);
+  return frame;
+}
+
+std::size_t ServerCore::broadcast_to_room(const std::string& room, codec::Opcode op,
+                                          std::string_view msg) {
+  // Group members by I/O thread under the lock; enqueue outside it.
+  std::vector<std::vector<std::shared_ptr<Connection>>> by_thread(threads_.size());
+  std::size_t count = 0;
+  {
+    std::lock_guard lock(rooms_mutex_);
+    auto it = rooms_.find(room);
+    if (it == rooms_.end()) return 0;
+    for (auto& [id, c] : it->second) by_thread[c->thread_index()].push_back(c);
+    count = it->second.size();
+  }
+  auto frame = encode_shared(op, msg);  // encoded once for every member
+  for (std::size_t i = 0; i < by_thread.size(); ++i) {
+    if (by_thread[i].empty()) continue;
+    if (threads_[i]->is_current()) {
+      for (auto& c : by_thread[i]) c->enqueue_shared(frame);
+    } else {
+      asio::post(threads_[i]->context(), [frame, members = std::move(by_thread[i])] {
+        for (auto& c : members) c->enqueue_shared(frame);
+      });
+    }
+  }
+  return count;
+}
+
+std::size_t ServerCore::broadcast_all(codec::Opcode op, std::string_view msg) {
+  auto frame = encode_shared(op, msg);
+  for (auto& t : threads_) {
+    auto run = [frame, t = t.get()] { t->for_each_open([&](Connection& c) { c.enqueue_shared(frame); }); };
+    if (t->is_current())
+      run();
+    else
+      asio::post(t->context(), run);
+  }
+  return open_sessions.load(std::memory_order_relaxed);
+}
+
+}  // namespace detail
+
+// ------------------------------------------------------------- Server ----
+
+Server::Server(const ebb::config::Config& cfg,
+               std::shared_ptr<ebb::executor::RuntimeExecutor> executor)
+    : Server(ServerOptions::from_config(cfg), std::move(executor)) {}
+
+Server::Server(ServerOptions options, std::shared_ptr<ebb::executor::RuntimeExecutor> executor)
+    : core_(std::make_shared<detail::ServerCore>(std::move(options), std::move(executor))) {}
+
+Server::~Server() {
+  if (!core_->started.load()) return;
+  stop_async();
+  try {
+    core_->join();
+  } catch (const std::exception& e) {
+    log::logger()->critical("~Server: {}", e.what());
+  }
+}
+
+void Server::on_open(OpenHandler h) { core_->on_open = std::move(h); }
+void Server::on_typed_message(TypedHandler h) { core_->on_typed = std::move(h); }
+void Server::on_close(CloseHandler h) { core_->on_close = std::move(h); }
+void Server::on_error(ErrorHandler h) { core_->on_error = std::move(h); }
+void Server::set_text_view_handler(MessageViewHandler h) { core_->on_text_view = std::move(h); }
+void Server::set_text_string_handler(MessageHandler h) { core_->on_text_string = std::move(h); }
+void Server::set_binary_view_handler(MessageViewHandler h) { core_->on_binary_view = std::move(h); }
+void Server::set_binary_string_handler(MessageHandler h) { core_->on_binary_string = std::move(h); }
+
+void Server::start() { core_->start(); }
+std::uint16_t Server::port() const noexcept { return core_->bound_port.load(); }
+void Server::stop_async() noexcept { core_->stop_async(); }
+void Server::stop() {
+  stop_async();
+  core_->join();
+}
+bool Server::running() const noexcept {
+  return core_->started.load() && !core_->stop_requested.load();
+}
+
+static std::shared_ptr<detail::Connection> as_connection(const SessionPtr& s) {
+  auto c = std::dynamic_pointer_cast<detail::Connection>(s);
+  if (!c) throw std::invalid_argument("session does not belong to an ebb::websocket::Server");
+  return c;
+}
+
+void Server::join_room(const SessionPtr& s, const std::string& room) {
+  core_->join_room(as_connection(s), room);
+}
+void Server::leave_room(const SessionPtr& s, const std::string& room) {
+  core_->leave_room(as_connection(s), room);
+}
+std::size_t Server::broadcast_text_to_room(const std::string& room, std::string_view m) {
+  return core_->broadcast_to_room(room, codec::Opcode::text, m);
+}
+std::size_t Server::broadcast_binary_to_room(const std::string& room, std::string_view m) {
+  return core_->broadcast_to_room(room, codec::Opcode::binary, m);
+}
+std::size_t Server::broadcast_text(std::string_view m) {
+  return core_->broadcast_all(codec::Opcode::text, m);
+}
+std::size_t Server::room_size(const std::string& room) const { return core_->room_size(room); }
+std::size_t Server::session_count() const noexcept { return core_->open_sessions.load(); }
+const ServerOptions& Server::options() const noexcept { return core_->options; }
+const std::shared_ptr<ebb::executor::RuntimeExecutor>& Server::executor() const noexcept {
+  return core_->executor;
+}
+
+}  // namespace ebb::websocket

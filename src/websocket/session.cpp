@@ -1,1 +1,652 @@
-// (being written)
+// Connection: one WebSocket session's state machine, on its owner I/O thread.
+//
+// Reads: wait for readability, read once into the thread's buffer, parse
+// every frame in it, answer with one gathered write (corking). Only an
+// incomplete frame header (< 14 bytes) is kept per session between reads,
+// so an idle session holds no read buffer.
+// Writes: one ordered queue for data, pong and close; a write is tried at
+// once (non-blocking) and only waits for writability when the kernel's
+// buffer is full.
+#include <sys/socket.h>
+
+#include <array>
+#include <cstring>
+#include <span>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+
+#include "ebb/executor/runtime_executor.hpp"
+#include "log/log.hpp"
+#include "websocket/detail/core.hpp"
+
+namespace ebb::websocket::detail {
+
+namespace {
+// Owned output above this capacity is released once it drains, so a burst
+// does not pin memory on an idle session.
+constexpr std::size_t keep_out_capacity = 64 * 1024;
+constexpr std::size_t max_iovecs = 64;
+}  // namespace
+
+Connection::Connection(std::uint64_t id, IoThread& thread, std::shared_ptr<ServerCore> core,
+                       tcp::socket socket)
+    : Session(id), thread_(thread), core_(std::move(core)), socket_(std::move(socket)) {
+  boost::system::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (!ec) remote_endpoint_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  socket_.set_option(tcp::no_delay(true), ec);  // corking is ours, not Nagle's
+  socket_.non_blocking(true, ec);
+  fd_ = socket_.native_handle();
+  if (core_->tls_context) {
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *core_->tls_context);
+    tls_buffer_.reset(new std::uint8_t[IoThread::read_buffer_size]);
+  }
+}
+
+Connection::~Connection() = default;
+
+bool Connection::on_owner_thread() const noexcept { return thread_.is_current(); }
+
+bool Connection::is_closing() const noexcept { return closing_.load(std::memory_order_acquire); }
+
+std::size_t Connection::buffered_amount() const noexcept {
+  // queued_bytes_ is owner-thread state; from elsewhere this is approximate.
+  return cross_thread_bytes_.load(std::memory_order_relaxed) +
+         (on_owner_thread() ? queued_bytes_ : 0);
+}
+
+// ---------------------------------------------------------------- start ---
+
+void Connection::start() {
+  last_received_ = Clock::now();
+  deadline_ = last_received_ + core_->options.handshake_timeout;
+  if (tls()) {
+    auto self = std::static_pointer_cast<Connection>(shared_from_this());
+    tls_->async_handshake(asio::ssl::stream_base::server,
+                          [self](const boost::system::error_code& ec) {
+                            if (self->state_ == State::closed) return;
+                            if (ec) return self->finish(close_code::abnormal, "TLS handshake failed");
+                            self->read_tls();
+                          });
+    return;
+  }
+  wait_readable();
+}
+
+// ---------------------------------------------------------------- reads ---
+
+void Connection::wait_readable() {
+  if (reading_ || state_ == State::closed) return;
+  reading_ = true;
+  socket_.async_wait(tcp::socket::wait_read,
+                     [self = std::static_pointer_cast<Connection>(shared_from_this())](
+                         const boost::system::error_code& ec) { self->on_readable(ec); });
+}
+
+void Connection::on_readable(const boost::system::error_code& ec) {
+  reading_ = false;
+  if (state_ == State::closed) return;
+  if (ec) return finish(close_code::abnormal, "read wait failed");
+  std::uint8_t* buf = thread_.read_buffer();
+  const std::size_t space = IoThread::read_buffer_size;
+  in_read_batch_ = true;
+  for (;;) {
+    // A partial frame header from the last read goes in front of new bytes.
+    std::size_t prefix = carry_size_;
+    if (prefix) std::memcpy(buf, carry_, prefix);
+    carry_size_ = 0;
+    boost::system::error_code rec;
+    std::size_t n = socket_.read_some(asio::buffer(buf + prefix, space - prefix), rec);
+    if (rec == asio::error::would_block) {
+      std::memcpy(carry_, buf, prefix);
+      carry_size_ = static_cast<std::uint8_t>(prefix);
+      break;
+    }
+    if (rec) {  // EOF or reset: the transport is gone
+      in_read_batch_ = false;
+      if (state_ == State::closing && (close_received_ || close_sent_))
+        return finish(close_code_, close_reason_);
+      return finish(close_code::abnormal, rec == asio::error::eof ? "peer closed the connection"
+                                                                  : "connection reset");
+    }
+    last_received_ = Clock::now();
+    awaiting_pong_ = false;
+    if (state_ == State::handshake)
+      process_handshake(buf + prefix, n);  // handshake bytes never use the carry
+    else
+      process_frames(buf, prefix + n);
+    if (state_ == State::closed) {
+      in_read_batch_ = false;
+      return;
+    }
+    // A short read drained the socket (see the threading note in core.hpp).
+    if (prefix + n < space) break;
+  }
+  in_read_batch_ = false;
+  flush();
+  if (state_ != State::closed && !(parser_ && parser_->finished() && close_received_)) wait_readable();
+}
+
+void Connection::read_tls() {
+  if (reading_ || state_ == State::closed) return;
+  reading_ = true;
+  auto self = std::static_pointer_cast<Connection>(shared_from_this());
+  std::size_t prefix = carry_size_;
+  std::memcpy(tls_buffer_.get(), carry_, prefix);
+  tls_->async_read_some(
+      asio::buffer(tls_buffer_.get() + prefix, IoThread::read_buffer_size - prefix),
+      [self, prefix](const boost::system::error_code& ec, std::size_t n) {
+        self->reading_ = false;
+        if (self->state_ == State::closed) return;
+        if (ec) {
+          if (self->state_ == State::closing) return self->finish(self->close_code_, self->close_reason_);
+          return self->finish(close_code::abnormal, "TLS read failed");
+        }
+        self->carry_size_ = 0;
+        self->last_received_ = Clock::now();
+        self->awaiting_pong_ = false;
+        self->in_read_batch_ = true;
+        if (self->state_ == State::handshake)
+          self->process_handshake(self->tls_buffer_.get() + prefix, n);
+        else
+          self->process_frames(self->tls_buffer_.get(), prefix + n);
+        self->in_read_batch_ = false;
+        if (self->state_ == State::closed) return;
+        self->flush();
+        self->read_tls();
+      });
+}
+
+void Connection::process_handshake(std::uint8_t* data, std::size_t size) {
+  handshake_buf_.append(reinterpret_cast<const char*>(data), size);
+  auto result = handshake::process_request(handshake_buf_, core_->policy);
+  if (result.status == handshake::Status::need_more) return;
+  if (result.status == handshake::Status::rejected) {
+    log::logger()->debug("session {} from {}: upgrade rejected with {}: {}", id_, remote_endpoint_,
+                         result.http_status, result.error);
+    out_.append(result.response);
+    segments_.push_back({nullptr, 0, out_.size()});
+    queued_bytes_ += result.response.size();
+    state_ = State::closing;
+    closing_.store(true, std::memory_order_release);
+    close_after_flush_ = true;
+    deadline_ = Clock::now() + core_->options.close_wait;
+    return;
+  }
+  if (core_->stop_requested.load(std::memory_order_acquire)) {
+    // Draining: no new sessions (the listener is already closed; this one
+    // was accepted just before).
+    auto resp = handshake::error_response(503, "server is shutting down", "Retry-After: 1\r\n");
+    out_.append(resp);
+    segments_.push_back({nullptr, 0, out_.size()});
+    queued_bytes_ += resp.size();
+    state_ = State::closing;
+    closing_.store(true, std::memory_order_release);
+    close_after_flush_ = true;
+    deadline_ = Clock::now() + core_->options.close_wait;
+    return;
+  }
+  target_ = std::move(result.target);
+  subprotocol_ = std::move(result.subprotocol);
+  codec::ParserLimits limits;
+  limits.max_message_size = core_->options.max_message_size;
+  if (result.deflate) {
+    limits.allow_rsv1 = true;
+    const auto& p = *result.deflate;
+    deflater_ = std::make_unique<deflate::Deflater>(p.server_max_window_bits,
+                                                    p.server_no_context_takeover,
+                                                    core_->options.deflate.level);
+    inflater_ = std::make_unique<deflate::Inflater>(p.client_max_window_bits,
+                                                    p.client_no_context_takeover);
+    deflate_min_size_ = core_->options.deflate.min_size;
+  }
+  parser_.emplace(codec::Role::server, limits, *this);
+  std::size_t rest_offset = result.consumed;
+  std::string rest = handshake_buf_.substr(rest_offset);
+  std::string().swap(handshake_buf_);
+  out_.append(result.response);
+  segments_.push_back({nullptr, 0, out_.size()});
+  queued_bytes_ += result.response.size();
+  state_ = State::open;
+  opened_ = true;
+  core_->open_sessions.fetch_add(1, std::memory_order_relaxed);
+  if (core_->on_open) {
+    try {
+      core_->on_open(*this);
+    } catch (const std::exception& e) {
+      core_->report_error(*this, make_error_code(error::policy_violation),
+                          std::string("on_open threw: ") + e.what());
+    }
+  }
+  // Frames pipelined behind the request head.
+  if (!rest.empty() && state_ == State::open)
+    process_frames(reinterpret_cast<std::uint8_t*>(rest.data()), rest.size());
+}
+
+void Connection::process_frames(std::uint8_t* data, std::size_t size) {
+  if (!parser_ || parser_->finished()) return;
+  parser_->resume();  // a stop() from the last batch applied to that batch only
+  std::size_t used = parser_->feed(data, size);
+  if (parser_->finished() || state_ == State::closed) return;
+  std::size_t left = size - used;
+  if (left >= codec::max_header_size) {
+    // The parser stopped early (a callback closed the session); drop input.
+    return;
+  }
+  std::memcpy(carry_, data + used, left);
+  carry_size_ = static_cast<std::uint8_t>(left);
+}
+
+// --------------------------------------------------------- parser events ---
+
+void Connection::on_message(codec::Opcode op, std::string_view payload, bool compressed) {
+  if (state_ != State::open) return;  // after our Close, data is ignored
+  if (compressed) {
+    if (!inflater_) return on_protocol_error(close_code::protocol_error, "unexpected RSV1");
+    std::string& out = thread_.scratch();
+    out.clear();
+    auto r = inflater_->decompress(payload, out, core_->options.max_message_size);
+    if (r == deflate::Inflater::Result::too_big)
+      return on_protocol_error(close_code::message_too_big, "message too big after inflate");
+    if (r != deflate::Inflater::Result::ok)
+      return on_protocol_error(close_code::invalid_payload, "bad deflate data");
+    if (op == codec::Opcode::text && !codec::is_valid_utf8(out))
+      return on_protocol_error(close_code::invalid_payload, "invalid UTF-8 in text message");
+    payload = out;
+  }
+  try {
+    if (op == codec::Opcode::text) {
+      deliver_text(payload);
+    } else if (core_->on_binary_view) {
+      core_->on_binary_view(*this, payload);
+    } else if (core_->on_binary_string) {
+      std::string& copy = thread_.text_copy();
+      copy.assign(payload);
+      core_->on_binary_string(*this, copy);
+    }
+  } catch (const std::exception& e) {
+    // An application bug must not take the server down; the session ends
+    // with 1011 so the client knows the server failed it.
+    core_->report_error(*this, make_error_code(error::policy_violation),
+                        std::string("message handler threw: ") + e.what());
+    close(close_code::internal_error, "internal error");
+  }
+  if (state_ != State::open && parser_) parser_->stop();
+}
+
+void Connection::deliver_text(std::string_view text) {
+  if (core_->on_typed) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(text, ec);
+    const boost::json::object* obj = (!ec && v.is_object()) ? &v.as_object() : nullptr;
+    const boost::json::value* type = obj ? obj->if_contains("type") : nullptr;
+    const boost::json::value* payload = obj ? obj->if_contains("payload") : nullptr;
+    if (!type || !type->is_string() || (payload && !payload->is_object())) {
+      core_->report_error(*this, make_error_code(error::bad_json),
+                          ec ? "typed message is not JSON: " + ec.message()
+                             : "typed message must be {\"type\": string, \"payload\": object}");
+      return;
+    }
+    static const boost::json::object empty;
+    std::string type_str(type->as_string());
+    core_->on_typed(*this, type_str, payload ? payload->as_object() : empty);
+    return;
+  }
+  if (core_->on_text_view) {
+    core_->on_text_view(*this, text);
+  } else if (core_->on_text_string) {
+    // One string per thread, reused: no allocation per message once warm.
+    std::string& copy = thread_.text_copy();
+    copy.assign(text);
+    core_->on_text_string(*this, copy);
+  }
+}
+
+void Connection::on_ping(std::string_view payload) {
+  if (state_ != State::open) return;
+  append_frame(codec::Opcode::pong, payload);
+  if (!in_read_batch_) schedule_flush();
+}
+
+void Connection::on_pong(std::string_view) { awaiting_pong_ = false; }
+
+void Connection::on_close(std::uint16_t code, std::string_view reason) {
+  close_received_ = true;
+  if (state_ == State::open) {
+    // Peer initiated: answer with the same code after what is queued, then
+    // close the transport (the server closes TCP first, RFC 6455 §7.1.1).
+    close_code_ = code;
+    close_reason_.assign(reason);
+    std::uint16_t echo = code == close_code::no_status ? close_code::no_status : code;
+    state_ = State::closing;
+    closing_.store(true, std::memory_order_release);
+    std::size_t before = out_.size();
+    codec::append_close_frame(out_, echo, {});
+    segments_.push_back({nullptr, before, out_.size()});
+    queued_bytes_ += out_.size() - before;
+    close_sent_ = true;
+    close_after_flush_ = true;
+    deadline_ = Clock::now() + core_->options.close_wait;
+    if (!in_read_batch_) schedule_flush();
+    return;
+  }
+  // We initiated and this is the answer: the handshake is complete.
+  close_after_flush_ = true;
+  if (queued_bytes_ == 0 && !writing_) finish(close_code_, close_reason_);
+}
+
+void Connection::on_protocol_error(std::uint16_t code, std::string_view reason) {
+  error e = code == close_code::invalid_payload   ? error::invalid_utf8
+            : code == close_code::message_too_big ? error::message_too_big
+                                                  : error::protocol_error;
+  core_->report_error(*this, make_error_code(e), reason);
+  if (state_ == State::open) start_close(code, reason, false);
+}
+
+// ---------------------------------------------------------------- sends ---
+
+SendStatus Connection::send_text(std::string_view message) { return send(codec::Opcode::text, message); }
+SendStatus Connection::send_binary(std::string_view message) {
+  return send(codec::Opcode::binary, message);
+}
+
+SendStatus Connection::send(codec::Opcode op, std::string_view message) {
+  if (on_owner_thread()) return send_local(op, message);
+  if (is_closing() || core_->joined.load(std::memory_order_acquire)) return SendStatus::closing;
+  std::size_t pending =
+      cross_thread_bytes_.fetch_add(message.size(), std::memory_order_relaxed) + message.size();
+  if (pending > core_->options.max_send_queue) {
+    cross_thread_bytes_.fetch_sub(message.size(), std::memory_order_relaxed);
+    auto self = std::static_pointer_cast<Connection>(shared_from_this());
+    asio::post(thread_.context(), [self] {
+      if (self->state_ != State::open) return;
+      self->core_->report_error(*self, make_error_code(error::send_queue_overflow),
+                                "send queue over max_send_queue");
+      self->start_close(self->core_->options.slow_consumer_close_code, "send queue overflow", true);
+    });
+    return SendStatus::dropped;
+  }
+  asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(shared_from_this()), op,
+                                 msg = std::string(message)] {
+    self->cross_thread_bytes_.fetch_sub(msg.size(), std::memory_order_relaxed);
+    self->send_local(op, msg);
+  });
+  return SendStatus::buffered;
+}
+
+SendStatus Connection::send_local(codec::Opcode op, std::string_view message) {
+  if (state_ != State::open) return SendStatus::closing;
+  if (queued_bytes_ + message.size() > core_->options.max_send_queue) {
+    core_->report_error(*this, make_error_code(error::send_queue_overflow),
+                        "send queue over max_send_queue");
+    start_close(core_->options.slow_consumer_close_code, "send queue overflow", true);
+    return SendStatus::dropped;
+  }
+  if (deflater_ && message.size() >= deflate_min_size_) {
+    std::string& z = thread_.scratch();
+    z.clear();
+    if (deflater_->compress(message, z)) {
+      append_frame(op, z, true);
+    } else {
+      append_frame(op, message);
+    }
+  } else {
+    append_frame(op, message);
+  }
+  if (in_read_batch_) return SendStatus::buffered;  // flushed at the end of the batch
+  if (writing_) return SendStatus::buffered;
+  flush();
+  return queued_bytes_ == 0 ? SendStatus::sent : SendStatus::buffered;
+}
+
+void Connection::append_frame(codec::Opcode op, std::string_view payload, bool rsv1) {
+  std::size_t before = out_.size();
+  codec::append_frame(out_, op, payload, true, rsv1, nullptr);
+  if (!segments_.empty() && !segments_.back().shared && segments_.back().end == before)
+    segments_.back().end = out_.size();
+  else
+    segments_.push_back({nullptr, before, out_.size()});
+  queued_bytes_ += out_.size() - before;
+}
+
+void Connection::enqueue_shared(const std::shared_ptr<const std::string>& frame) {
+  if (state_ != State::open) return;
+  if (queued_bytes_ + frame->size() > core_->options.max_send_queue) {
+    core_->report_error(*this, make_error_code(error::send_queue_overflow),
+                        "send queue over max_send_queue (broadcast)");
+    start_close(core_->options.slow_consumer_close_code, "send queue overflow", true);
+    return;
+  }
+  segments_.push_back({frame, 0, frame->size()});
+  queued_bytes_ += frame->size();
+  if (!in_read_batch_) schedule_flush();
+}
+
+void Connection::schedule_flush() {
+  if (flush_scheduled_ || writing_) return;
+  flush_scheduled_ = true;
+  // Posted, so several sends in one handler leave as one gathered write.
+  asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(shared_from_this())] {
+    self->flush_scheduled_ = false;
+    self->flush();
+  });
+}
+
+void Connection::flush() {
+  if (writing_ || state_ == State::closed) return;
+  if (tls()) {
+    if (segments_.empty()) return after_flush();
+    writing_ = true;
+    std::vector<asio::const_buffer> bufs;
+    bufs.reserve(segments_.size());
+    for (auto& s : segments_) {
+      const char* base = s.shared ? s.shared->data() : out_.data();
+      bufs.emplace_back(base + s.begin, s.end - s.begin);
+    }
+    asio::async_write(*tls_, bufs,
+                      [self = std::static_pointer_cast<Connection>(shared_from_this())](
+                          const boost::system::error_code& ec, std::size_t n) {
+                        self->writing_ = false;
+                        if (self->state_ == State::closed) return;
+                        if (ec) return self->finish(close_code::abnormal, "TLS write failed");
+                        self->consume_written(n);
+                        self->flush();
+                      });
+    return;
+  }
+  while (!segments_.empty()) {
+    asio::const_buffer bufs[max_iovecs];
+    std::size_t count = 0;
+    for (auto& s : segments_) {
+      if (count == max_iovecs) break;
+      const char* base = s.shared ? s.shared->data() : out_.data();
+      bufs[count++] = asio::const_buffer(base + s.begin, s.end - s.begin);
+    }
+    boost::system::error_code ec;
+    std::size_t n = socket_.write_some(std::span(bufs, count), ec);
+    if (ec == asio::error::would_block) {
+      writing_ = true;
+      socket_.async_wait(tcp::socket::wait_write,
+                         [self = std::static_pointer_cast<Connection>(shared_from_this())](
+                             const boost::system::error_code& ec) { self->on_writable(ec); });
+      return;
+    }
+    if (ec) return finish(close_code::abnormal, "write failed");
+    consume_written(n);
+  }
+  after_flush();
+}
+
+void Connection::on_writable(const boost::system::error_code& ec) {
+  writing_ = false;
+  if (state_ == State::closed) return;
+  if (ec) return finish(close_code::abnormal, "write wait failed");
+  flush();
+}
+
+void Connection::consume_written(std::size_t n) {
+  queued_bytes_ -= n;
+  std::size_t i = 0;
+  while (n > 0 && i < segments_.size()) {
+    auto& s = segments_[i];
+    std::size_t len = s.end - s.begin;
+    if (n >= len) {
+      n -= len;
+      ++i;
+    } else {
+      s.begin += n;
+      n = 0;
+    }
+  }
+  segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(i));
+  if (segments_.empty()) {
+    out_.clear();
+    if (out_.capacity() > keep_out_capacity) std::string().swap(out_);
+  }
+}
+
+void Connection::after_flush() {
+  if (!segments_.empty()) return;
+  if (close_after_flush_ && (close_received_ || state_ == State::closing)) {
+    if (close_received_ || !opened_) {
+      // Handshake complete (or an HTTP rejection sent): the server closes TCP.
+      return finish(close_code_, close_reason_);
+    }
+    // Our Close is out and the peer has not answered: half-close and wait
+    // for its Close or EOF, bounded by close_wait (sweep()).
+    boost::system::error_code ec;
+    if (!tls()) socket_.shutdown(tcp::socket::shutdown_send, ec);
+  }
+}
+
+// ---------------------------------------------------------------- close ---
+
+void Connection::close(std::uint16_t code, std::string_view reason) {
+  if (!on_owner_thread()) {
+    if (is_closing()) return;
+    asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(shared_from_this()),
+                                   code, r = std::string(reason)] { self->close(code, r); });
+    return;
+  }
+  if (state_ == State::handshake) return finish(close_code::abnormal, "closed during handshake");
+  if (state_ != State::open) return;
+  start_close(code, reason, true);
+}
+
+void Connection::start_close(std::uint16_t code, std::string_view reason, bool wait_for_peer) {
+  if (state_ != State::open) return;
+  if (!is_valid_wire_close_code(code)) code = close_code::normal;
+  state_ = State::closing;
+  closing_.store(true, std::memory_order_release);
+  close_code_ = code;
+  close_reason_.assign(reason.substr(0, 123));
+  std::size_t before = out_.size();
+  codec::append_close_frame(out_, code, reason);
+  segments_.push_back({nullptr, before, out_.size()});
+  queued_bytes_ += out_.size() - before;
+  close_sent_ = true;
+  close_after_flush_ = true;
+  deadline_ = Clock::now() + core_->options.close_wait;
+  if (!wait_for_peer) close_received_ = true;  // protocol error: do not wait for an answer
+  if (parser_) parser_->stop();
+  if (!in_read_batch_) schedule_flush();
+}
+
+void Connection::shutdown_now() {
+  if (!on_owner_thread()) {
+    {
+      // fd_mutex_ keeps the owner from closing (and the kernel from reusing)
+      // the descriptor while we shut it down; the owner then sees EOF/HUP.
+      std::lock_guard lock(fd_mutex_);
+      if (fd_ < 0) return;
+      ::shutdown(fd_, SHUT_RDWR);
+    }
+    asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(shared_from_this())] {
+      self->shutdown_now();
+    });
+    return;
+  }
+  if (state_ == State::closed) return;
+  core_->report_error(*this, make_error_code(error::forced_shutdown), "shutdown_now");
+  finish(close_code::abnormal, "shutdown_now");
+}
+
+void Connection::sweep(Clock::time_point now) {
+  const auto& o = core_->options;
+  switch (state_) {
+    case State::handshake:
+      if (now >= deadline_) {
+        log::logger()->debug("session {} from {}: handshake timeout", id_, remote_endpoint_);
+        finish(close_code::abnormal, "handshake timeout");
+      }
+      return;
+    case State::closing:
+      if (now >= deadline_) {
+        if (opened_ && !close_received_)
+          core_->report_error(*this, make_error_code(error::close_timeout),
+                              "peer did not answer Close within close_wait");
+        finish(close_code_, close_reason_);
+      }
+      return;
+    case State::open:
+      break;
+    case State::closed:
+      return;
+  }
+  if (o.idle_timeout.count() > 0 && now - last_received_ >= o.idle_timeout) {
+    core_->report_error(*this, make_error_code(error::idle_timeout), "idle timeout");
+    start_close(close_code::going_away, "idle timeout", true);
+    return;
+  }
+  if (o.ping_interval.count() <= 0) return;
+  if (awaiting_pong_) {
+    if (now - ping_sent_at_ >= o.pong_timeout) {
+      core_->report_error(*this, make_error_code(error::pong_timeout), "no pong within pong_timeout");
+      finish(close_code::abnormal, "pong timeout");
+    }
+    return;
+  }
+  if (now - last_received_ >= o.ping_interval) {
+    awaiting_pong_ = true;
+    ping_sent_at_ = now;
+    append_frame(codec::Opcode::ping, {});
+    flush();
+  }
+}
+
+void Connection::finish(std::uint16_t code, std::string_view reason) {
+  if (state_ == State::closed) return;
+  state_ = State::closed;
+  closing_.store(true, std::memory_order_release);
+  boost::system::error_code ec;
+  socket_.cancel(ec);
+  {
+    std::lock_guard lock(fd_mutex_);
+    socket_.close(ec);
+    fd_ = -1;
+  }
+  segments_.clear();
+  std::string().swap(out_);
+  std::string().swap(handshake_buf_);
+  core_->leave_all_rooms(*this);
+  auto self = shared_from_this();  // remove() drops the registry's reference
+  if (opened_) {
+    core_->open_sessions.fetch_sub(1, std::memory_order_relaxed);
+    if (core_->on_close) {
+      try {
+        core_->on_close(*this, code, reason);
+      } catch (const std::exception& e) {
+        log::logger()->error("session {}: on_close threw: {}", id_, e.what());
+      }
+    }
+  }
+  parser_.reset();
+  deflater_.reset();
+  inflater_.reset();
+  thread_.remove(this);
+}
+
+}  // namespace ebb::websocket::detail

@@ -1,0 +1,259 @@
+#pragma once
+// Internals of the WebSocket server: the I/O threads, the connection state
+// machine and the shared server core. Not a public header.
+//
+// Threading model (why it is safe):
+// - Each IoThread owns one io_context that exactly one thread runs. Every
+//   Connection is pinned to one IoThread and all of its state is touched only
+//   there; calls from other threads are posted.
+// - Because a single thread runs each io_context, an epoll edge that arrives
+//   while a handler runs stays in the kernel's ready list until that same
+//   thread next calls epoll_wait, after the handler has re-armed its wait.
+//   That is what makes "wait for readability, read once into the per-thread
+//   buffer, stop when the read was short" correct without a final EAGAIN
+//   read (one syscall less per batch).
+// - ServerCore state shared across threads: handlers (immutable after
+//   start), rooms (one mutex), counters (atomics).
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "ebb/websocket/error.hpp"
+#include "ebb/websocket/server.hpp"
+#include "websocket/codec/parser.hpp"
+#include "websocket/deflate/deflate.hpp"
+#include "websocket/handshake/handshake.hpp"
+
+namespace ebb::websocket::detail {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+class ServerCore;
+class Connection;
+
+/// One I/O thread: an io_context, the read buffer shared by its connections,
+/// the registry of its live connections, and a periodic sweep for timers.
+class IoThread {
+ public:
+  IoThread(ServerCore& core, unsigned index);
+  ~IoThread();
+
+  void start();
+  void join();
+  asio::io_context& context() noexcept { return ctx_; }
+  unsigned index() const noexcept { return index_; }
+  bool is_current() const noexcept;
+  static IoThread* current() noexcept;
+
+  // Called on this thread only.
+  void add(std::shared_ptr<Connection> c);
+  void remove(Connection* c);
+  void close_all(std::uint16_t code, std::string_view reason);
+  void for_each_open(const std::function<void(Connection&)>& f);
+  /// The per-thread read buffer (all connections read into it in turn).
+  std::uint8_t* read_buffer() noexcept { return read_buffer_.get(); }
+  static constexpr std::size_t read_buffer_size = 256 * 1024;
+  /// Scratch for inflated messages and on_message(const std::string&).
+  std::string& scratch() noexcept { return scratch_; }
+  std::string& text_copy() noexcept { return text_copy_; }
+  /// Called once the server stops: when the last connection leaves, the
+  /// work guard is released so run() returns by itself.
+  void begin_stop();
+
+ private:
+  void schedule_sweep();
+  void sweep();
+  void maybe_finish_stop();
+
+  ServerCore& core_;
+  unsigned index_;
+  asio::io_context ctx_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  asio::steady_timer sweep_timer_;
+  std::thread thread_;
+  std::unique_ptr<std::uint8_t[]> read_buffer_;
+  std::string scratch_;
+  std::string text_copy_;
+  std::vector<std::shared_ptr<Connection>> connections_;  // index kept in Connection
+  bool stopping_ = false;
+};
+
+/// A queued piece of output: either a range of the connection's own byte
+/// buffer, or a shared, already-encoded frame (broadcasts: encoded once).
+struct OutSegment {
+  std::shared_ptr<const std::string> shared;  // null: range of Connection::out_
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+
+class Connection final : public Session {
+ public:
+  Connection(std::uint64_t id, IoThread& thread, std::shared_ptr<ServerCore> core, tcp::socket socket);
+  ~Connection() override;
+
+  // Session API (any thread).
+  SendStatus send_text(std::string_view message) override;
+  SendStatus send_binary(std::string_view message) override;
+  void close(std::uint16_t code, std::string_view reason) override;
+  void shutdown_now() override;
+  bool is_closing() const noexcept override;
+  std::size_t buffered_amount() const noexcept override;
+
+  // Owner thread only.
+  void start();  // begin reading the handshake
+  void sweep(Clock::time_point now);
+  void enqueue_shared(const std::shared_ptr<const std::string>& frame);
+  bool is_open() const noexcept { return state_ == State::open; }
+  unsigned thread_index() const noexcept { return thread_.index(); }
+  std::size_t registry_index = 0;
+
+  // Rooms bookkeeping, guarded by ServerCore::rooms_mutex_.
+  std::vector<std::string> rooms;
+  bool rooms_closed = false;
+
+  // Parser events (owner thread).
+  void on_message(codec::Opcode op, std::string_view payload, bool compressed);
+  void on_ping(std::string_view payload);
+  void on_pong(std::string_view payload);
+  void on_close(std::uint16_t code, std::string_view reason);
+  void on_protocol_error(std::uint16_t code, std::string_view reason);
+
+ private:
+  enum class State : std::uint8_t {
+    handshake,  // reading the upgrade request
+    open,       // frames flow both ways
+    closing,    // a Close is queued or sent; waiting for the peer's Close or EOF
+    closed,     // transport gone, on_close delivered
+  };
+
+  SendStatus send(codec::Opcode op, std::string_view message);
+  SendStatus send_local(codec::Opcode op, std::string_view message);
+  void start_close(std::uint16_t code, std::string_view reason, bool wait_for_peer);
+  void wait_readable();
+  void on_readable(const boost::system::error_code& ec);
+  void read_tls();
+  void process_handshake(std::uint8_t* data, std::size_t size);
+  void process_frames(std::uint8_t* data, std::size_t size);
+  void deliver_text(std::string_view text);
+  void append_frame(codec::Opcode op, std::string_view payload, bool rsv1 = false);
+  void schedule_flush();
+  void flush();
+  void on_writable(const boost::system::error_code& ec);
+  void consume_written(std::size_t n);
+  void after_flush();
+  void fail(std::error_code ec, std::string_view what);
+  void finish(std::uint16_t code, std::string_view reason);
+  bool on_owner_thread() const noexcept;
+  bool tls() const noexcept { return tls_ != nullptr; }
+
+  IoThread& thread_;
+  std::shared_ptr<ServerCore> core_;
+  tcp::socket socket_;
+  std::mutex fd_mutex_;  // guards fd_ against close vs cross-thread shutdown_now
+  int fd_ = -1;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  std::unique_ptr<std::uint8_t[]> tls_buffer_;
+  State state_ = State::handshake;
+  bool opened_ = false;              // on_open delivered (so on_close is owed)
+  bool reading_ = false;             // a read wait is armed
+  bool writing_ = false;             // a write wait/operation is in progress
+  bool flush_scheduled_ = false;
+  bool in_read_batch_ = false;       // sends are corked until the batch ends
+  bool close_after_flush_ = false;   // shut the transport once output drains
+  bool close_sent_ = false;
+  bool close_received_ = false;
+  std::atomic<bool> closing_{false}; // mirror of state >= closing for other threads
+  std::atomic<std::size_t> cross_thread_bytes_{0};
+  std::uint16_t close_code_ = close_code::abnormal;
+  std::string close_reason_;
+  Clock::time_point deadline_{};     // handshake timeout / close wait (by state)
+  Clock::time_point last_received_{};
+  Clock::time_point ping_sent_at_{};
+  bool awaiting_pong_ = false;
+
+  std::string handshake_buf_;
+  std::uint8_t carry_[codec::max_header_size] = {};
+  std::uint8_t carry_size_ = 0;
+  std::optional<codec::Parser<Connection>> parser_;
+  std::unique_ptr<deflate::Deflater> deflater_;
+  std::unique_ptr<deflate::Inflater> inflater_;
+  std::size_t deflate_min_size_ = 0;
+
+  std::string out_;                  // owned output bytes
+  std::vector<OutSegment> segments_; // output in order
+  std::size_t queued_bytes_ = 0;
+};
+
+/// State shared by the Server facade, its I/O threads and its connections.
+class ServerCore : public std::enable_shared_from_this<ServerCore> {
+ public:
+  ServerCore(ServerOptions options, std::shared_ptr<ebb::executor::RuntimeExecutor> executor);
+  ~ServerCore();
+
+  void start();
+  void stop_async() noexcept;
+  void join();
+
+  // Rooms (any thread).
+  void join_room(const std::shared_ptr<Connection>& c, const std::string& room);
+  void leave_room(const std::shared_ptr<Connection>& c, const std::string& room);
+  void leave_all_rooms(Connection& c);
+  std::size_t broadcast_to_room(const std::string& room, codec::Opcode op, std::string_view msg);
+  std::size_t broadcast_all(codec::Opcode op, std::string_view msg);
+  std::size_t room_size(const std::string& room) const;
+
+  const ServerOptions options;
+  std::shared_ptr<ebb::executor::RuntimeExecutor> executor;
+  handshake::ServerPolicy policy;
+  std::unique_ptr<asio::ssl::context> tls_context;
+
+  Server::OpenHandler on_open;
+  Server::MessageViewHandler on_text_view;
+  Server::MessageHandler on_text_string;
+  Server::MessageViewHandler on_binary_view;
+  Server::MessageHandler on_binary_string;
+  Server::TypedHandler on_typed;
+  Server::CloseHandler on_close;
+  Server::ErrorHandler on_error;
+
+  std::atomic<std::size_t> open_sessions{0};
+  std::atomic<std::uint16_t> bound_port{0};
+  std::atomic<bool> started{false};
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> joined{false};
+  std::atomic<bool> ready{false};        // threads running, acceptor open
+  std::atomic<bool> stop_posted{false};  // the stop work was posted (once)
+
+  void report_error(Session& s, std::error_code ec, std::string_view what);
+  void connection_finished(IoThread& t);
+
+ private:
+  void do_accept();
+  void post_stop() noexcept;
+  std::shared_ptr<const std::string> encode_shared(codec::Opcode op, std::string_view msg) const;
+
+  std::vector<std::unique_ptr<IoThread>> threads_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::atomic<std::uint64_t> next_id_{1};
+  unsigned next_thread_ = 0;
+  std::mutex join_mutex_;
+
+  mutable std::mutex rooms_mutex_;
+  std::unordered_map<std::string, std::unordered_map<std::uint64_t, std::shared_ptr<Connection>>> rooms_;
+};
+
+}  // namespace ebb::websocket::detail
