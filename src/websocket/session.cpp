@@ -246,7 +246,7 @@ void Connection::on_message(codec::Opcode op, std::string_view payload, bool com
   if (state_ != State::open) return;  // after our Close, data is ignored
   if (compressed) {
     if (!inflater_) return on_protocol_error(close_code::protocol_error, "unexpected RSV1");
-    std::string& out = thread_.scratch();
+    std::string& out = thread_.inflate_buffer();
     out.clear();
     auto r = inflater_->decompress(payload, out, core_->options.max_message_size);
     if (r == deflate::Inflater::Result::too_big)
@@ -343,7 +343,10 @@ void Connection::on_protocol_error(std::uint16_t code, std::string_view reason) 
             : code == close_code::message_too_big ? error::message_too_big
                                                   : error::protocol_error;
   core_->report_error(*this, make_error_code(e), reason);
-  if (state_ == State::open) start_close(code, reason, false);
+  // Keep reading (and discarding) until the peer's EOF or close_wait: closing
+  // with unread input would make the kernel send RST, and the peer would
+  // lose our Close frame with its code.
+  if (state_ == State::open) start_close(code, reason, true);
 }
 
 // ---------------------------------------------------------------- sends ---
@@ -386,7 +389,8 @@ SendStatus Connection::send_local(codec::Opcode op, std::string_view message) {
     return SendStatus::dropped;
   }
   if (deflater_ && message.size() >= deflate_min_size_) {
-    std::string& z = thread_.scratch();
+    // Not the inflate buffer: an echo sends the very view it was given.
+    std::string& z = thread_.deflate_buffer();
     z.clear();
     if (deflater_->compress(message, z)) {
       append_frame(op, z, true);

@@ -5,11 +5,13 @@
 //
 // Threads: post() and stop() are safe from any thread, including from tasks.
 // Lifetime: create with std::make_shared<RuntimeExecutor>(n); the destructor
-// calls stop(StopMode::drain) and joins.
+// calls stop(StopMode::drain) and joins. Destroying the executor from one of
+// its own tasks (the last shared_ptr dropped there) is safe: that worker is
+// detached and exits after its task.
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -31,20 +33,28 @@ class RuntimeExecutor {
   RuntimeExecutor(const RuntimeExecutor&) = delete;
   RuntimeExecutor& operator=(const RuntimeExecutor&) = delete;
 
-  /// Queue a task. Returns false, and does not run it, once stop() has begun:
-  /// work is never dropped silently. A task that throws is logged and counted
-  /// in failed_count(); the worker lives on.
+  /// Queue a task (FIFO). Returns false, and does not run it, once stop() has
+  /// begun: work is never dropped silently. A task that throws is logged and
+  /// counted in failed_count(); the worker lives on.
   bool post(Task task);
 
   /// Stop accepting work, finish or reject what is queued (per `mode`), join
-  /// the workers. Idempotent: later calls return at once (after the first has
-  /// finished). Called from a worker thread it does not join that worker
-  /// (that would deadlock); the others are joined and that one exits after
-  /// its task.
+  /// the workers. Idempotent: a later call from a non-worker thread returns
+  /// once every worker has been joined; a later call with StopMode::reject
+  /// still discards (and counts) whatever the first drain has not started yet.
+  ///
+  /// From a worker thread (a task calling stop()) it never waits on itself:
+  /// the first such call returns once the *other* workers have exited, and the
+  /// calling worker finishes whatever is still queued (drain) after its task
+  /// returns, then exits; a later call from a worker returns at once (waiting
+  /// could deadlock against the first caller). The exited workers are joined
+  /// by the next stop() from a non-worker thread or by the destructor.
   void stop(StopMode mode = StopMode::drain);
 
+  /// True once stop() has begun (post() then returns false).
   bool stopped() const;
   std::size_t thread_count() const noexcept { return workers_.size(); }
+  /// Tasks queued and not yet started.
   std::size_t pending() const;
   std::size_t rejected_count() const;
   std::size_t failed_count() const;
@@ -52,16 +62,22 @@ class RuntimeExecutor {
   bool on_worker_thread() const noexcept;
 
  private:
-  void worker_loop();
+  /// Queue, flags and counters, shared with the worker threads.
+  struct State;
 
-  mutable std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<Task> queue_;
+  /// A worker's life. Holds its own reference to the state, so a worker
+  /// detached by a destructor running on it never touches freed memory.
+  static void worker_loop(std::shared_ptr<State> state);
+  /// Marks the pool stopping; applies `mode` to the queue. True for the first call.
+  bool begin_stop(StopMode mode);
+  /// Blocks until no worker other than the caller is running.
+  void wait_for_other_workers();
+  /// Joins every joinable worker except the calling thread, which is detached.
+  void join_workers();
+
+  std::shared_ptr<State> state_;
   std::vector<std::thread> workers_;
-  bool stopping_ = false;
-  bool joined_ = false;
-  std::size_t rejected_ = 0;
-  std::size_t failed_ = 0;
+  /// Serialises join()/detach() on workers_ (std::thread is not thread-safe).
   std::mutex join_mutex_;
 };
 

@@ -62,13 +62,24 @@ class Parser {
   bool finished() const noexcept { return finished_; }
   /// True between frames of a fragmented message or inside a frame payload.
   bool mid_message() const noexcept;
-  /// Capacity held for assembling messages (for memory accounting); release()
-  /// frees it when no message is in progress.
+  /// Capacity held for assembling messages (for memory accounting);
+  /// release_memory() frees it when no message is in progress.
   std::size_t buffered_capacity() const noexcept { return assembly_.capacity(); }
+  /// Frees the assembly buffers unless a message is in progress (for idle
+  /// sessions). Not from inside on_message: the payload view may point into
+  /// the buffer being freed.
   void release_memory() noexcept;
 
  private:
   // Implementation in parser_impl.hpp (included below).
+  bool check_header(const FrameHeader& h);
+  void deliver_in_place(const FrameHeader& h, std::uint8_t* payload, std::size_t size);
+  void begin_frame(const FrameHeader& h);
+  std::size_t stream_payload(std::uint8_t* data, std::size_t size);
+  void finish_message();
+  void deliver_control(std::uint8_t opcode, std::string_view payload);
+  void fail(std::uint16_t close_code, std::string_view reason);
+
   Role role_;
   ParserLimits limits_;
   Handler& handler_;
@@ -78,15 +89,15 @@ class Parser {
   // Current frame, while its payload is streaming in.
   FrameHeader frame_{};
   bool in_frame_ = false;
-  std::uint64_t frame_received_ = 0;   ///< payload bytes of the current frame seen
+  std::uint64_t frame_received_ = 0;  ///< payload bytes of the current frame seen
   // Current data message (possibly fragmented).
-  bool in_message_ = false;            ///< a text/binary message started, FIN not yet seen
+  bool in_message_ = false;  ///< a text/binary message started, FIN not yet seen
   Opcode message_opcode_ = Opcode::text;
   bool message_compressed_ = false;
   std::uint64_t message_size_ = 0;
   Utf8Validator utf8_;
-  std::string assembly_;               ///< fragments / split frames of the current data message
-  std::string control_;                ///< a control frame split across reads (<= 125 bytes)
+  std::string assembly_;  ///< fragments / split frames of the current data message
+  std::string control_;   ///< a control frame split across reads (<= 125 bytes)
 };
 
 }  // namespace ebb::websocket::codec

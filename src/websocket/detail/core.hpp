@@ -67,8 +67,10 @@ class IoThread {
   /// The per-thread read buffer (all connections read into it in turn).
   std::uint8_t* read_buffer() noexcept { return read_buffer_.get(); }
   static constexpr std::size_t read_buffer_size = 256 * 1024;
-  /// Scratch for inflated messages and on_message(const std::string&).
-  std::string& scratch() noexcept { return scratch_; }
+  /// Per-thread buffers, reused so steady-state messages allocate nothing:
+  /// inflated input, deflated output, and the copy for on_message(const std::string&).
+  std::string& inflate_buffer() noexcept { return inflate_buffer_; }
+  std::string& deflate_buffer() noexcept { return deflate_buffer_; }
   std::string& text_copy() noexcept { return text_copy_; }
   /// Called once the server stops: when the last connection leaves, the
   /// work guard is released so run() returns by itself.
@@ -86,7 +88,8 @@ class IoThread {
   asio::steady_timer sweep_timer_;
   std::thread thread_;
   std::unique_ptr<std::uint8_t[]> read_buffer_;
-  std::string scratch_;
+  std::string inflate_buffer_;
+  std::string deflate_buffer_;
   std::string text_copy_;
   std::vector<std::shared_ptr<Connection>> connections_;  // index kept in Connection
   bool stopping_ = false;
