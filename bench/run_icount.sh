@@ -11,13 +11,14 @@
 # Environment:
 #   SERVERS="ebb beast websocketpp node-ws"   KS="16 1"   TOOLS="callgrind strace"
 #   PORT=9310   PEERS_DIR, SHARED_BENCH as in run_echo.sh
-#   NODE_CALLGRIND=0   node under callgrind is slow (about 25 s to start, ~1,200
-#                      msgs/s) and counts V8's JIT compiler too; set 1 to include
-#                      it anyway (adds ~10 minutes)
+#   NODE_CALLGRIND=1   0 skips node under callgrind (it needs ~25 s to start there
+#                      and ~3 minutes for both K; V8's JIT and GC threads are counted
+#                      too, like every other thread of every server)
 #   M1, M2      message counts of the two runs (icount.sh defaults 20000, 220000)
 #
 # Writes bench/results/icount-<date>.txt and prints a markdown table. Takes about
-# 2-4 minutes per C++ server under callgrind and well under a minute under strace.
+# 2-3 minutes per server under callgrind and under a minute under strace: about
+# 10 minutes for the four servers.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +28,7 @@ KS=${KS:-"16 1"}
 TOOLS=${TOOLS:-"callgrind strace"}
 PORT=${PORT:-9310}
 SHARED=$(cd "${SHARED_BENCH:-$ROOT/../shared/bench}" 2>/dev/null && pwd) || SHARED=${SHARED_BENCH:-}
-NODE_CALLGRIND=${NODE_CALLGRIND:-0}
+NODE_CALLGRIND=${NODE_CALLGRIND:-1}
 
 die() { echo "run_icount: $*" >&2; exit 1; }
 
@@ -123,6 +124,5 @@ for s in "${ROWS[@]}"; do
 done
 if [ "$NODE_CALLGRIND" != 1 ] && [[ " ${ROWS[*]} " == *" node-ws "* ]] && [[ "$TOOLS" == *callgrind* ]]; then
   echo
-  echo "node-ws is not run under callgrind by default (node under valgrind takes ~25 s to"
-  echo "start and echoes ~1,200 msgs/s, and V8's JIT is counted too); NODE_CALLGRIND=1 includes it."
+  echo "node-ws was not run under callgrind (NODE_CALLGRIND=0)."
 fi

@@ -3,4 +3,5 @@
 #include "ebb/config/config.hpp"
 #include "ebb/executor/runtime_executor.hpp"
 #include "ebb/json/json.hpp"
+#include "ebb/lifecycle/shutdown.hpp"
 #include "ebb/websocket.hpp"

@@ -1,4 +1,7 @@
+#include <algorithm>
 #include <boost/asio/post.hpp>
+#include <numeric>
+#include <random>
 
 #include "log/log.hpp"
 #include "websocket/detail/core.hpp"
@@ -72,11 +75,52 @@ void IoThread::remove(Connection* c) {
   maybe_finish_stop();
 }
 
-void IoThread::close_all(std::uint16_t code, std::string_view reason) {
-  // Copy: closing may remove entries (a session still in its handshake is
-  // dropped at once).
+void IoThread::begin_drain() {
+  const auto& o = core_.options;
   auto snapshot = connections_;
-  for (auto& c : snapshot) c->close(code, reason);
+  // Spread mode: each open session gets its own slot in [0, spread), in a
+  // random order, so reconnects to the next instance arrive evenly.
+  std::vector<std::size_t> order(snapshot.size());
+  std::iota(order.begin(), order.end(), 0);
+  if (o.shutdown_spread.count() > 0) {
+    std::shuffle(order.begin(), order.end(), std::mt19937_64(std::random_device{}()));
+  }
+  const auto close_wait_cap = Clock::now() + o.close_wait;
+  for (std::size_t rank = 0; rank < snapshot.size(); ++rank) {
+    auto& c = snapshot[order[rank]];
+    if (c->in_handshake()) {
+      // Let it finish its request so it gets a clear 503, but not for long.
+      c->limit_handshake_deadline(close_wait_cap);
+      continue;
+    }
+    auto delay = std::chrono::milliseconds(0);
+    if (o.shutdown_spread.count() > 0)
+      delay = std::chrono::milliseconds(o.shutdown_spread.count() * static_cast<long long>(rank) /
+                                        static_cast<long long>(snapshot.size()));
+    if (c->begin_drain(delay)) ++drain_closes_pending_;
+  }
+  stopping_ = true;
+  if (drain_closes_pending_ == 0) report_drain_closes_done();
+  maybe_finish_stop();
+}
+
+void IoThread::drain_close_issued() {
+  if (drain_closes_pending_ > 0 && --drain_closes_pending_ == 0) report_drain_closes_done();
+}
+
+void IoThread::report_drain_closes_done() {
+  if (drain_reported_) return;
+  drain_reported_ = true;
+  core_.thread_drain_closes_done();
+}
+
+void IoThread::force_all() {
+  auto snapshot = connections_;
+  for (auto& c : snapshot) c->force();
+  stopping_ = true;
+  drain_closes_pending_ = 0;
+  report_drain_closes_done();
+  maybe_finish_stop();
 }
 
 void IoThread::for_each_open(const std::function<void(Connection&)>& f) {

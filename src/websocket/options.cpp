@@ -79,6 +79,31 @@ std::optional<Problem> check_timers(const ServerOptions& o) {
   return std::nullopt;
 }
 
+// SHUTDOWN_TIMEOUT has no unit in its name, and operators write "30" for
+// thirty seconds; a plain number is therefore seconds here, not ms.
+std::chrono::milliseconds shutdown_timeout_from(const ebb::config::Config& cfg,
+                                                std::chrono::milliseconds def) {
+  auto raw = cfg.raw("SHUTDOWN_TIMEOUT");
+  if (raw && !raw->empty() &&
+      std::all_of(raw->begin(), raw->end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::chrono::seconds(cfg.get_int("SHUTDOWN_TIMEOUT", 30, 0, 86400));
+  return cfg.get_duration("SHUTDOWN_TIMEOUT", def);
+}
+
+std::optional<Problem> check_drain(const ServerOptions& o) {
+  using std::chrono::milliseconds;
+  if (o.shutdown_timeout < milliseconds::zero())
+    return Problem{"shutdown_timeout", "SHUTDOWN_TIMEOUT", "must not be negative"};
+  if (o.shutdown_reconnect < milliseconds::zero())
+    return Problem{"shutdown_reconnect", "WEBSOCKET_SHUTDOWN_RECONNECT_MS", "must not be negative"};
+  if (o.shutdown_spread < milliseconds::zero())
+    return Problem{"shutdown_spread", "WEBSOCKET_SHUTDOWN_SPREAD_MS", "must not be negative"};
+  if (o.shutdown_spread >= o.shutdown_timeout && o.shutdown_spread > milliseconds::zero())
+    return Problem{"shutdown_spread", "WEBSOCKET_SHUTDOWN_SPREAD_MS",
+                   "must be shorter than SHUTDOWN_TIMEOUT, or the last closes would be forced"};
+  return std::nullopt;
+}
+
 std::optional<Problem> check_deflate_and_tls(const ServerOptions& o) {
   const auto bits_ok = [](int bits) { return bits >= 9 && bits <= 15; };
   // RFC 7692 allows 8, but zlib's raw deflate cannot produce 8-bit windows.
@@ -122,6 +147,7 @@ std::optional<Problem> find_problem(const ServerOptions& o) {
   if (auto p = check_limits(o)) return p;
   if (auto p = check_timers(o)) return p;
   if (auto p = check_deflate_and_tls(o)) return p;
+  if (auto p = check_drain(o)) return p;
   return check_lists(o);
 }
 
@@ -157,6 +183,10 @@ ServerOptions ServerOptions::from_config(const ebb::config::Config& cfg) {
   o.ping_interval = cfg.get_duration("WEBSOCKET_PING_INTERVAL_MS", o.ping_interval);
   o.pong_timeout = cfg.get_duration("WEBSOCKET_PONG_TIMEOUT_MS", o.pong_timeout);
   o.close_wait = cfg.get_duration("WEBSOCKET_CLOSE_WAIT_MS", o.close_wait);
+  o.shutdown_timeout = shutdown_timeout_from(cfg, o.shutdown_timeout);
+  o.shutdown_notice = cfg.get_string("WEBSOCKET_SHUTDOWN_NOTICE", o.shutdown_notice);
+  o.shutdown_reconnect = cfg.get_duration("WEBSOCKET_SHUTDOWN_RECONNECT_MS", o.shutdown_reconnect);
+  o.shutdown_spread = cfg.get_duration("WEBSOCKET_SHUTDOWN_SPREAD_MS", o.shutdown_spread);
   o.max_send_queue = cfg.get_size("WEBSOCKET_MAX_SEND_QUEUE", o.max_send_queue);
   o.slow_consumer_close_code = static_cast<std::uint16_t>(
       cfg.get_int("WEBSOCKET_SLOW_CONSUMER_CLOSE_CODE", o.slow_consumer_close_code, 0, 65535));

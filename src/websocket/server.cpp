@@ -60,6 +60,7 @@ void ServerCore::start() {
   bound_port = acceptor_->local_endpoint().port();
   do_accept();
   for (auto& t : threads_) t->start();
+  state.store(LifecycleState::ready);
   ready.store(true);
   if (stop_requested.load()) post_stop();  // stop_async() raced with start()
   log::logger()->info("websocket server listening on {}:{} ({} I/O thread{}{}{})", options.host,
@@ -75,6 +76,7 @@ void ServerCore::do_accept() {
       [this, self = shared_from_this(), &target](const boost::system::error_code& ec, tcp::socket s) {
         if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
         if (!ec) {
+          live_connections.fetch_add(1, std::memory_order_acq_rel);
           auto id = next_id_.fetch_add(1, std::memory_order_relaxed);
           auto c = std::make_shared<Connection>(id, target, self, std::move(s));
           asio::post(target.context(), [c, &target] {
@@ -97,20 +99,105 @@ void ServerCore::stop_async() noexcept {
 void ServerCore::post_stop() noexcept {
   if (stop_posted.exchange(true)) return;
   try {
-    // Stop admitting first, then ask every session to close with 1001.
+    drain_started_at_ = Clock::now();
+    drain_deadline_ = drain_started_at_ + options.shutdown_timeout;
+    drain_at_start_ = open_sessions.load();
+    threads_notifying_ = static_cast<unsigned>(threads_.size());
+    state.store(LifecycleState::draining);
+    log::logger()->info("drain started: {} sessions, deadline {} ms, close wait {} ms",
+                        drain_at_start_.load(), options.shutdown_timeout.count(),
+                        options.close_wait.count());
+    // Stop admitting first (thread 0 owns the acceptor), then tell every
+    // session, on all I/O threads at once.
     asio::post(threads_[0]->context(), [self = shared_from_this()] {
       boost::system::error_code ec;
       self->acceptor_->close(ec);
+      if (self->live_connections.load() == 0) return;  // nothing to wait for
+      self->drain_timer_ = std::make_unique<asio::steady_timer>(self->threads_[0]->context());
+      self->schedule_drain_tick();
     });
-    for (auto& t : threads_) {
-      asio::post(t->context(), [t = t.get()] {
-        t->close_all(close_code::going_away, "server shutting down");
-        t->begin_stop();
-      });
-    }
+    for (auto& t : threads_) asio::post(t->context(), [t = t.get()] { t->begin_drain(); });
   } catch (const std::exception& e) {
     log::logger()->error("stop_async: {}", e.what());
   }
+}
+
+void ServerCore::schedule_drain_tick() {
+  auto next = std::min(Clock::now() + std::chrono::seconds(1), drain_deadline_);
+  drain_timer_->expires_at(next);
+  drain_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->drain_tick();
+  });
+}
+
+// Thread 0, every second of the drain: progress, and the deadline.
+void ServerCore::drain_tick() {
+  std::size_t left = live_connections.load();
+  if (left == 0) return;
+  auto now = Clock::now();
+  if (now >= drain_deadline_ && !force_requested.load()) {
+    log::logger()->warn("drain deadline ({} ms) reached: forcing {} sessions",
+                        options.shutdown_timeout.count(), left);
+    force_async();
+  } else {
+    auto to_deadline = std::chrono::duration<double>(drain_deadline_ - now).count();
+    log::logger()->info("drain: {} sessions left, {:.1f} s to deadline ({})", left,
+                        std::max(0.0, to_deadline), to_string(state.load()));
+  }
+  schedule_drain_tick();
+}
+
+void ServerCore::thread_drain_closes_done() {
+  if (threads_notifying_.fetch_sub(1) == 1) {
+    auto expected = LifecycleState::draining;
+    state.compare_exchange_strong(expected, LifecycleState::closing);
+  }
+}
+
+void ServerCore::connection_ended(bool opened, Outcome outcome) {
+  if (draining() && opened) {
+    switch (outcome) {
+      case Outcome::clean: drain_clean_.fetch_add(1); break;
+      case Outcome::by_peer: drain_by_peer_.fetch_add(1); break;
+      case Outcome::forced: drain_forced_.fetch_add(1); break;
+    }
+  }
+  if (live_connections.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (!stop_posted.load() || drain_done_posted_.exchange(true)) return;
+  drain_duration_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           Clock::now() - drain_started_at_).count();
+  // The last session is gone: stop the progress timer so thread 0 can end.
+  asio::post(threads_[0]->context(), [self = shared_from_this()] {
+    if (self->drain_timer_) self->drain_timer_->cancel();
+  });
+}
+
+void ServerCore::force_async() noexcept {
+  if (force_requested.exchange(true)) return;
+  stop_async();
+  if (!ready.load()) return;
+  log::logger()->warn("drain forced: {} sessions left", live_connections.load());
+  try {
+    for (auto& t : threads_) asio::post(t->context(), [t = t.get()] { t->force_all(); });
+  } catch (const std::exception& e) {
+    log::logger()->error("force_async: {}", e.what());
+  }
+}
+
+DrainReport ServerCore::drain_report() const {
+  DrainReport r;
+  r.happened = stop_posted.load();
+  r.force_requested = force_requested.load();
+  r.sessions_at_start = drain_at_start_.load();
+  r.closed_cleanly = drain_clean_.load();
+  r.closed_by_peer = drain_by_peer_.load();
+  r.forced = drain_forced_.load();
+  auto ms = drain_duration_ms_.load();
+  if (ms < 0 && r.happened)
+    ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - drain_started_at_)
+             .count();
+  r.duration = std::chrono::milliseconds(std::max<std::int64_t>(ms, 0));
+  return r;
 }
 
 void ServerCore::join() {
@@ -122,6 +209,15 @@ void ServerCore::join() {
   std::lock_guard lock(join_mutex_);
   for (auto& t : threads_) t->join();
   joined.store(true, std::memory_order_release);
+  state.store(LifecycleState::stopped);
+  if (final_logged_ || !stop_posted.load()) return;
+  final_logged_ = true;
+  auto r = drain_report();
+  log::logger()->log(r.clean() ? spdlog::level::info : spdlog::level::warn,
+                     "drain {} in {} ms: {} sessions at start, {} closed cleanly, {} closed by the "
+                     "peer without a Close, {} forced",
+                     r.clean() ? "clean" : "NOT clean", r.duration.count(), r.sessions_at_start,
+                     r.closed_cleanly, r.closed_by_peer, r.forced);
 }
 
 void ServerCore::report_error(Session& s, std::error_code ec, std::string_view what) {
@@ -252,6 +348,21 @@ void Server::stop() {
   stop_async();
   core_->join();
 }
+void Server::force_async() noexcept { core_->force_async(); }
+LifecycleState Server::state() const noexcept { return core_->state.load(); }
+DrainReport Server::drain_report() const { return core_->drain_report(); }
+
+const char* to_string(LifecycleState s) noexcept {
+  switch (s) {
+    case LifecycleState::starting: return "starting";
+    case LifecycleState::ready: return "ready";
+    case LifecycleState::draining: return "draining";
+    case LifecycleState::closing: return "closing";
+    case LifecycleState::stopped: return "stopped";
+  }
+  return "unknown";
+}
+
 bool Server::running() const noexcept {
   return core_->started.load() && !core_->stop_requested.load();
 }

@@ -63,6 +63,8 @@ std::size_t Connection::buffered_amount() const noexcept {
 void Connection::start() {
   last_received_ = Clock::now();
   deadline_ = last_received_ + core_->options.handshake_timeout;
+  // Accepted just before the listener closed: it gets its 503, but soon.
+  if (core_->draining()) limit_handshake_deadline(last_received_ + core_->options.close_wait);
   if (tls()) {
     auto self = std::static_pointer_cast<Connection>(shared_from_this());
     tls_->async_handshake(asio::ssl::stream_base::server,
@@ -566,6 +568,7 @@ void Connection::shutdown_now() {
       // the descriptor while we shut it down; the owner then sees EOF/HUP.
       std::lock_guard lock(fd_mutex_);
       if (fd_ < 0) return;
+      forced_ = true;  // the owner may see EOF before the posted call below
       ::shutdown(fd_, SHUT_RDWR);
     }
     asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(shared_from_this())] {
@@ -574,12 +577,47 @@ void Connection::shutdown_now() {
     return;
   }
   if (state_ == State::closed) return;
+  forced_ = true;
   core_->report_error(*this, make_error_code(error::forced_shutdown), "shutdown_now");
   finish(close_code::abnormal, "shutdown_now");
 }
 
+bool Connection::begin_drain(std::chrono::milliseconds delay) {
+  if (state_ != State::open) return false;  // already closing: it ends by itself
+  const auto& o = core_->options;
+  if (!o.shutdown_notice.empty()) {
+    std::string notice = o.shutdown_notice;
+    static constexpr std::string_view placeholder = "{reconnect_ms}";
+    std::string ms = std::to_string((o.shutdown_reconnect + delay).count());
+    for (auto pos = notice.find(placeholder); pos != std::string::npos;
+         pos = notice.find(placeholder, pos + ms.size()))
+      notice.replace(pos, placeholder.size(), ms);
+    send_local(codec::Opcode::text, notice);
+    if (state_ != State::open) return false;  // the notice overflowed the queue
+  }
+  if (delay.count() <= 0) {
+    start_close(close_code::going_away, "server shutting down", true);
+    return false;
+  }
+  drain_close_pending_ = true;
+  drain_close_at_ = Clock::now() + delay;
+  return true;
+}
+
+void Connection::force() {
+  if (state_ == State::closed) return;
+  forced_ = true;
+  finish(close_code::abnormal, "forced shutdown");
+}
+
 void Connection::sweep(Clock::time_point now) {
   const auto& o = core_->options;
+  if (drain_close_pending_ && state_ == State::open && now >= drain_close_at_) {
+    drain_close_pending_ = false;
+    start_close(close_code::going_away, "server shutting down", true);
+    thread_.drain_close_issued();
+    return;
+  }
   switch (state_) {
     case State::handshake:
       if (now >= deadline_) {
@@ -589,9 +627,11 @@ void Connection::sweep(Clock::time_point now) {
       return;
     case State::closing:
       if (now >= deadline_) {
-        if (opened_ && !close_received_)
+        if (opened_ && !close_received_) {
+          forced_ = true;
           core_->report_error(*this, make_error_code(error::close_timeout),
                               "peer did not answer Close within close_wait");
+        }
         finish(close_code_, close_reason_);
       }
       return;
@@ -650,6 +690,14 @@ void Connection::finish(std::uint16_t code, std::string_view reason) {
   parser_.reset();
   deflater_.reset();
   inflater_.reset();
+  if (drain_close_pending_) {
+    drain_close_pending_ = false;
+    thread_.drain_close_issued();
+  }
+  auto outcome = forced_            ? ServerCore::Outcome::forced
+                 : close_received_ ? ServerCore::Outcome::clean
+                                   : ServerCore::Outcome::by_peer;
+  core_->connection_ended(opened_, outcome);
   thread_.remove(this);
 }
 

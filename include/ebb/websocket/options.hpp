@@ -60,6 +60,23 @@ struct ServerOptions {
   DeflateOptions deflate;
   TlsOptions tls;
 
+  // ---- the drain (Server::stop_async); see docs/LIFECYCLE.md ----
+  /// Deadline for the whole drain; sessions left then are forced.
+  /// SHUTDOWN_TIMEOUT: "30s", "1500ms", "2m"; a plain number means seconds.
+  std::chrono::milliseconds shutdown_timeout{30000};
+  /// Text message sent to every session before its Close 1001, e.g.
+  /// {"type":"server.shutdown","payload":{"reconnect_ms":{reconnect_ms}}}.
+  /// "{reconnect_ms}" is replaced by the session's own reconnect delay.
+  /// Empty: no notice. WEBSOCKET_SHUTDOWN_NOTICE
+  std::string shutdown_notice;
+  /// Base reconnect delay put in the notice. WEBSOCKET_SHUTDOWN_RECONNECT_MS
+  std::chrono::milliseconds shutdown_reconnect{1000};
+  /// Reconnect-storm control: spread the Close frames evenly over this
+  /// window (in random session order), and add each session's own offset to
+  /// the reconnect delay of its notice. 0: close everyone at once.
+  /// WEBSOCKET_SHUTDOWN_SPREAD_MS
+  std::chrono::milliseconds shutdown_spread{0};
+
   /// Reads every key above from `cfg` (sizes accept k/M/G units, durations
   /// ms/s/m/h with plain numbers meaning ms), then validates; throws
   /// ebb::config::ConfigError naming the key on a bad value or an

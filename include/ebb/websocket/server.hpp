@@ -12,6 +12,7 @@
 // Lifetime: the Server must outlive every call into it; Sessions may outlive
 // the Server (their operations then do nothing).
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,6 +31,30 @@ namespace ebb::executor { class RuntimeExecutor; }
 namespace ebb::websocket {
 
 namespace detail { class ServerCore; }
+
+/// Where the server is in its life (DESIGN.md §2). Moves only forward.
+enum class LifecycleState {
+  starting,  ///< constructed, not yet listening
+  ready,     ///< listening and serving
+  draining,  ///< stop requested: listener closed, notices and Close 1001 going out
+  closing,   ///< every Close is queued; waiting for close handshakes (bounded)
+  stopped,   ///< I/O threads joined; no callback runs any more
+};
+const char* to_string(LifecycleState s) noexcept;
+
+/// How a drain went. Counts only sessions that were open when it began or
+/// opened after it (none can: upgrades during a drain get 503).
+struct DrainReport {
+  bool happened = false;            ///< a drain was started
+  bool force_requested = false;     ///< force_async() (a second signal) or the deadline
+  std::size_t sessions_at_start = 0;
+  std::size_t closed_cleanly = 0;   ///< the peer answered our Close (full handshake)
+  std::size_t closed_by_peer = 0;   ///< the peer closed TCP without answering our Close
+  std::size_t forced = 0;           ///< cut by close_wait, the deadline or force_async()
+  std::chrono::milliseconds duration{0};  ///< from stop_async() to the last session's end
+  /// True when no session had to be forced.
+  bool clean() const noexcept { return forced == 0; }
+};
 
 class Server {
  public:
@@ -86,15 +111,26 @@ class Server {
   void start();
   /// The bound port (useful with port 0). Valid after start().
   std::uint16_t port() const noexcept;
-  /// Ask the server to stop; never blocks; idempotent; any thread, any
-  /// callback. (The full drain arrives with the lifecycle work: today it
-  /// stops accepting, sends Close 1001 to every session and lets them end.)
+  /// Start the graceful drain; never blocks; idempotent; safe from any
+  /// thread, any callback and a signal-watching thread. The drain: close the
+  /// listener (late upgrades get 503), send every session the optional
+  /// shutdown notice, then what was already queued for it, then Close 1001 —
+  /// on all I/O threads at once, optionally spread over shutdown_spread —
+  /// wait for the close handshakes (each bounded by close_wait), log
+  /// progress every second, and force what is left at shutdown_timeout.
   void stop_async() noexcept;
+  /// Force now: shut down the transport of every remaining session without
+  /// waiting (on_close still fires, with 1006). Starts the drain if it had not
+  /// started. For a second SIGINT/SIGTERM. Idempotent; any thread.
+  void force_async() noexcept;
   /// stop_async(), then wait for every session to end and join the I/O
   /// threads. No callback runs after it returns. Throws std::logic_error when
   /// called from one of this server's I/O threads.
   void stop();
   bool running() const noexcept;
+  LifecycleState state() const noexcept;
+  /// Final after stop() returned; a live snapshot while draining.
+  DrainReport drain_report() const;
 
   // ---- rooms (any thread) ----
   void join_room(const SessionPtr& session, const std::string& room);

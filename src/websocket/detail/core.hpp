@@ -62,7 +62,13 @@ class IoThread {
   // Called on this thread only.
   void add(std::shared_ptr<Connection> c);
   void remove(Connection* c);
-  void close_all(std::uint16_t code, std::string_view reason);
+  /// The drain on this thread: notice + Close 1001 to every open session
+  /// (now, or spread over options.shutdown_spread), 503 for late upgrades.
+  void begin_drain();
+  /// Shut down every remaining session now (deadline or second signal).
+  void force_all();
+  /// A session's scheduled drain Close went out (spread mode).
+  void drain_close_issued();
   void for_each_open(const std::function<void(Connection&)>& f);
   /// The per-thread read buffer (all connections read into it in turn).
   std::uint8_t* read_buffer() noexcept { return read_buffer_.get(); }
@@ -93,6 +99,9 @@ class IoThread {
   std::string text_copy_;
   std::vector<std::shared_ptr<Connection>> connections_;  // index kept in Connection
   bool stopping_ = false;
+  std::size_t drain_closes_pending_ = 0;  // spread mode: Closes not yet sent
+  bool drain_reported_ = false;           // told the core all Closes are out
+  void report_drain_closes_done();
 };
 
 /// A queued piece of output: either a range of the connection's own byte
@@ -119,6 +128,15 @@ class Connection final : public Session {
   // Owner thread only.
   void start();  // begin reading the handshake
   void sweep(Clock::time_point now);
+  /// Drain: queue the notice (if any) now, and Close 1001 after `delay`
+  /// (0: now). Returns true when the Close is scheduled for later.
+  bool begin_drain(std::chrono::milliseconds delay);
+  /// Deadline or second signal: transport down now, counted as forced.
+  void force();
+  bool in_handshake() const noexcept { return state_ == State::handshake; }
+  void limit_handshake_deadline(Clock::time_point t) {
+    if (deadline_ > t) deadline_ = t;
+  }
   void enqueue_shared(const std::shared_ptr<const std::string>& frame);
   bool is_open() const noexcept { return state_ == State::open; }
   unsigned thread_index() const noexcept { return thread_.index(); }
@@ -187,6 +205,9 @@ class Connection final : public Session {
   Clock::time_point last_received_{};
   Clock::time_point ping_sent_at_{};
   bool awaiting_pong_ = false;
+  std::atomic<bool> forced_{false};  // ended by close_wait expiry, deadline or force
+  bool drain_close_pending_ = false; // spread drain: Close 1001 due at drain_close_at_
+  Clock::time_point drain_close_at_{};
 
   std::string handshake_buf_;
   std::uint8_t carry_[codec::max_header_size] = {};
@@ -209,7 +230,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
 
   void start();
   void stop_async() noexcept;
+  void force_async() noexcept;
   void join();
+  DrainReport drain_report() const;
 
   // Rooms (any thread).
   void join_room(const std::shared_ptr<Connection>& c, const std::string& room);
@@ -242,11 +265,33 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::atomic<bool> stop_posted{false};  // the stop work was posted (once)
 
   void report_error(Session& s, std::error_code ec, std::string_view what);
-  void connection_finished(IoThread& t);
+
+  // Lifecycle (DESIGN.md §2).
+  std::atomic<LifecycleState> state{LifecycleState::starting};
+  std::atomic<std::size_t> live_connections{0};  // accepted and not finished, any state
+  enum class Outcome { clean, by_peer, forced };
+  /// Called by every Connection as it ends (owner thread).
+  void connection_ended(bool opened, Outcome outcome);
+  /// Called by each IoThread once all of its drain Closes are queued.
+  void thread_drain_closes_done();
+  bool draining() const noexcept { return stop_requested.load(std::memory_order_acquire); }
+  std::atomic<bool> force_requested{false};
 
  private:
   void do_accept();
   void post_stop() noexcept;
+  void post_force() noexcept;
+  void drain_tick();
+  void schedule_drain_tick();
+
+  std::unique_ptr<asio::steady_timer> drain_timer_;  // thread 0: progress + deadline
+  Clock::time_point drain_started_at_{};              // written before the drain is posted
+  Clock::time_point drain_deadline_{};
+  std::atomic<std::int64_t> drain_duration_ms_{-1};
+  std::atomic<std::size_t> drain_at_start_{0}, drain_clean_{0}, drain_by_peer_{0}, drain_forced_{0};
+  std::atomic<unsigned> threads_notifying_{0};
+  std::atomic<bool> drain_done_posted_{false};
+  bool final_logged_ = false;  // under join_mutex_
   std::shared_ptr<const std::string> encode_shared(codec::Opcode op, std::string_view msg) const;
 
   std::vector<std::unique_ptr<IoThread>> threads_;

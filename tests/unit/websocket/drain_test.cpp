@@ -1,0 +1,336 @@
+// The graceful drain of the WebSocket server (DESIGN.md §2), over real
+// sockets: notice, queued data, Close 1001, deadline, force, spread.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <ebb/websocket.hpp>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "unit/websocket/test_client.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ebb::test::TestClient;
+using ebb::websocket::DrainReport;
+using ebb::websocket::LifecycleState;
+using ebb::websocket::Server;
+using ebb::websocket::ServerOptions;
+using ebb::websocket::Session;
+using Clock = std::chrono::steady_clock;
+
+ServerOptions drain_options() {
+  ServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.io_threads = 2;
+  o.shutdown_notice = R"({"type":"server.shutdown","payload":{"reconnect_ms":{reconnect_ms}}})";
+  o.shutdown_reconnect = 500ms;
+  return o;
+}
+
+/// Waits until `n` sessions are open (on_open counted).
+struct OpenCounter {
+  std::mutex m;
+  std::condition_variable cv;
+  std::size_t n = 0;
+  void attach(Server& ws) {
+    ws.on_open([this](Session&) {
+      std::lock_guard l(m);
+      ++n;
+      cv.notify_all();
+    });
+  }
+  bool wait_for(std::size_t want, std::chrono::milliseconds t = 5s) {
+    std::unique_lock l(m);
+    return cv.wait_for(l, t, [&] { return n >= want; });
+  }
+};
+
+TEST(Drain, NoticeThenCloseGoingAwayThenCleanReport) {
+  OpenCounter opened;
+  Server ws(drain_options());
+  opened.attach(ws);
+  ws.start();
+  EXPECT_EQ(ws.state(), LifecycleState::ready);
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(std::make_unique<TestClient>(ws.port()));
+    clients.back()->upgrade();
+  }
+  ASSERT_TRUE(opened.wait_for(6));
+  ws.stop_async();
+  ws.stop_async();  // idempotent
+  EXPECT_NE(ws.state(), LifecycleState::ready);
+  for (auto& c : clients) {
+    auto notice = c->read_frame();
+    ASSERT_TRUE(notice);
+    EXPECT_EQ(notice->opcode, 0x1);
+    EXPECT_EQ(notice->payload, R"({"type":"server.shutdown","payload":{"reconnect_ms":500}})");
+    auto close = c->read_frame();
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->opcode, 0x8);
+    EXPECT_EQ(close->close_code(), 1001);
+    c->send_close(1001);
+    EXPECT_TRUE(c->wait_eof());
+  }
+  ws.stop();
+  EXPECT_EQ(ws.state(), LifecycleState::stopped);
+  DrainReport r = ws.drain_report();
+  EXPECT_TRUE(r.happened);
+  EXPECT_EQ(r.sessions_at_start, 6u);
+  EXPECT_EQ(r.closed_cleanly, 6u);
+  EXPECT_EQ(r.forced, 0u);
+  EXPECT_TRUE(r.clean());
+}
+
+TEST(Drain, EverythingQueuedBeforeTheCloseIsDelivered) {
+  OpenCounter opened;
+  auto o = drain_options();
+  o.shutdown_notice.clear();
+  Server ws(o);
+  opened.attach(ws);
+  std::atomic<bool> queued{false};
+  ws.on_message([&](Session& s, std::string_view) {
+    // Queue far more than the socket takes at once, then ask for the drain
+    // from inside the callback (allowed: stop_async never blocks).
+    std::string chunk(32 * 1024, 'q');
+    for (int i = 0; i < 200; ++i) {
+      chunk[0] = static_cast<char>(i);
+      s.send_binary(chunk);
+    }
+    queued = true;
+    ws.stop_async();
+  });
+  ws.start();
+  TestClient c(ws.port());
+  c.upgrade();
+  ASSERT_TRUE(opened.wait_for(1));
+  c.send_text("go");
+  for (int i = 0; i < 200; ++i) {
+    auto f = c.read_frame();
+    ASSERT_TRUE(f) << "message " << i;
+    ASSERT_EQ(f->opcode, 0x2);
+    ASSERT_EQ(static_cast<std::uint8_t>(f->payload[0]), i);
+  }
+  auto close = c.read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->close_code(), 1001);
+  c.send_close(1001);
+  ws.stop();
+  EXPECT_TRUE(ws.drain_report().clean());
+}
+
+TEST(Drain, UpgradeDuringTheDrainGets503AndNewConnectionsAreRefused) {
+  OpenCounter opened;
+  auto o = drain_options();
+  o.io_threads = 1;
+  Server ws(o);
+  opened.attach(ws);
+  ws.start();
+  TestClient live(ws.port());
+  live.upgrade();
+  ASSERT_TRUE(opened.wait_for(1));
+  // Accepted before the drain, request not finished yet.
+  TestClient late(ws.port());
+  late.write_raw("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n");
+  std::thread stopper([&] { ws.stop(); });
+  // The live session is told; hold the drain open by not answering yet.
+  auto notice = live.read_frame();
+  ASSERT_TRUE(notice);
+  late.write_raw(
+      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      "Sec-WebSocket-Version: 13\r\n\r\n");
+  auto head = late.read_head();
+  EXPECT_NE(head.find("503"), std::string::npos) << head;
+  // The listener is closed: a new connection is refused (or reset at once).
+  bool refused = false;
+  try {
+    TestClient fresh(ws.port());
+    refused = fresh.wait_eof(2s);
+  } catch (const std::exception&) {
+    refused = true;
+  }
+  EXPECT_TRUE(refused);
+  auto close = live.read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->close_code(), 1001);
+  live.send_close(1001);
+  stopper.join();
+}
+
+TEST(Drain, PeersThatNeverAnswerAreForcedAtTheDeadline) {
+  OpenCounter opened;
+  auto o = drain_options();
+  o.close_wait = 30s;  // so only the drain deadline can end them
+  o.shutdown_timeout = 600ms;
+  Server ws(o);
+  opened.attach(ws);
+  ws.start();
+  TestClient good(ws.port()), silent(ws.port());
+  good.upgrade();
+  silent.upgrade();
+  ASSERT_TRUE(opened.wait_for(2));
+  auto start = Clock::now();
+  std::thread stopper([&] { ws.stop(); });
+  // `good` answers; `silent` reads nothing and never answers.
+  ASSERT_TRUE(good.read_frame());  // notice
+  auto close = good.read_frame();
+  ASSERT_TRUE(close);
+  good.send_close(1001);
+  stopper.join();
+  auto took = Clock::now() - start;
+  EXPECT_GE(took, 500ms);
+  EXPECT_LT(took, 3s);
+  DrainReport r = ws.drain_report();
+  EXPECT_EQ(r.closed_cleanly, 1u);
+  EXPECT_EQ(r.forced, 1u);
+  EXPECT_FALSE(r.clean());
+  EXPECT_TRUE(r.force_requested);
+  // The silent peer still got its 1001 before the transport went down.
+  ASSERT_TRUE(silent.read_frame());  // notice
+  auto silent_close = silent.read_frame();
+  ASSERT_TRUE(silent_close);
+  EXPECT_EQ(silent_close->close_code(), 1001);
+}
+
+TEST(Drain, CloseWaitBoundsEachSilentPeer) {
+  OpenCounter opened;
+  auto o = drain_options();
+  o.close_wait = 300ms;
+  Server ws(o);
+  opened.attach(ws);
+  ws.start();
+  TestClient silent(ws.port());
+  silent.upgrade();
+  ASSERT_TRUE(opened.wait_for(1));
+  auto start = Clock::now();
+  ws.stop();
+  EXPECT_LT(Clock::now() - start, 1500ms);  // close_wait + sweep resolution, far below 30 s
+  EXPECT_EQ(ws.drain_report().forced, 1u);
+}
+
+TEST(Drain, PeerThatClosesOnEofIsCountedAsClosedByPeer) {
+  OpenCounter opened;
+  Server ws(drain_options());
+  opened.attach(ws);
+  ws.start();
+  auto c = std::make_unique<TestClient>(ws.port());
+  c->upgrade();
+  ASSERT_TRUE(opened.wait_for(1));
+  std::thread stopper([&] { ws.stop(); });
+  ASSERT_TRUE(c->read_frame());  // notice
+  ASSERT_TRUE(c->read_frame());  // Close 1001
+  EXPECT_TRUE(c->wait_eof());    // the server half-closed after its Close
+  c.reset();                     // like wsload -R: close the socket on EOF, no Close frame
+  stopper.join();
+  auto r = ws.drain_report();
+  EXPECT_EQ(r.closed_by_peer, 1u);
+  EXPECT_EQ(r.forced, 0u);
+}
+
+TEST(Drain, SecondRequestForcesAtOnce) {
+  OpenCounter opened;
+  auto o = drain_options();
+  o.close_wait = 30s;
+  o.shutdown_timeout = 30s;
+  Server ws(o);
+  std::atomic<int> closes{0};
+  ws.on_close([&](Session&, std::uint16_t, std::string_view) { closes++; });
+  opened.attach(ws);
+  ws.start();
+  TestClient silent(ws.port());
+  silent.upgrade();
+  ASSERT_TRUE(opened.wait_for(1));
+  auto start = Clock::now();
+  std::thread stopper([&] { ws.stop(); });
+  ASSERT_TRUE(silent.read_frame());  // notice: the drain is under way
+  ws.force_async();                  // "second SIGTERM"
+  ws.force_async();
+  stopper.join();
+  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_EQ(closes.load(), 1);
+  EXPECT_EQ(ws.drain_report().forced, 1u);
+}
+
+TEST(Drain, ReconnectStormControlSpreadsClosesAndDelays) {
+  OpenCounter opened;
+  auto o = drain_options();
+  o.io_threads = 1;
+  o.shutdown_spread = 1000ms;
+  o.shutdown_timeout = 10s;
+  Server ws(o);
+  opened.attach(ws);
+  ws.start();
+  constexpr int n = 10;
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < n; ++i) {
+    clients.push_back(std::make_unique<TestClient>(ws.port()));
+    clients.back()->upgrade();
+  }
+  ASSERT_TRUE(opened.wait_for(n));
+  auto start = Clock::now();
+  ws.stop_async();
+  std::set<long> delays;
+  for (auto& c : clients) {
+    auto notice = c->read_frame();
+    ASSERT_TRUE(notice);
+    auto pos = notice->payload.find("\"reconnect_ms\":");
+    ASSERT_NE(pos, std::string::npos);
+    delays.insert(std::stol(notice->payload.substr(pos + 15)));
+  }
+  // Each session has its own slot: base 500 + rank * 1000 / n.
+  EXPECT_EQ(delays.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(*delays.begin(), 500);
+  EXPECT_EQ(*delays.rbegin(), 500 + 1000 * (n - 1) / n);
+  // And the Close frames really arrive spread over the window.
+  // One reader per client, so each arrival time is its own.
+  std::vector<Clock::duration> arrivals(n, Clock::duration::max());
+  std::vector<std::uint16_t> codes(n, 0);
+  std::vector<std::thread> readers;
+  for (int i = 0; i < n; ++i)
+    readers.emplace_back([&, i] {
+      auto close = clients[i]->read_frame(3s);
+      if (!close) return;
+      arrivals[i] = Clock::now() - start;
+      codes[i] = close->close_code();
+      clients[i]->send_close(1001);
+    });
+  for (auto& t : readers) t.join();
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(codes[i], 1001) << "client " << i;
+    ASSERT_NE(arrivals[i], Clock::duration::max()) << "client " << i;
+  }
+  auto [lo, hi] = std::minmax_element(arrivals.begin(), arrivals.end());
+  EXPECT_GE(*hi - *lo, 600ms);
+  ws.stop();
+  EXPECT_TRUE(ws.drain_report().clean());
+}
+
+TEST(Drain, StopWithoutSessionsReturnsPromptlyAndEveryApiIsIdempotent) {
+  Server ws(drain_options());
+  ws.start();
+  auto start = Clock::now();
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 4; ++i)
+    callers.emplace_back([&, i] {
+      if (i % 2) ws.stop_async(); else ws.stop();
+    });
+  for (auto& t : callers) t.join();
+  ws.stop();
+  ws.force_async();
+  EXPECT_LT(Clock::now() - start, 1s);
+  EXPECT_EQ(ws.state(), LifecycleState::stopped);
+}
+
+TEST(Drain, StopBeforeStartIsHarmless) {
+  Server ws(drain_options());
+  ws.stop_async();
+  ws.stop();
+  EXPECT_FALSE(ws.running());
+}
+
+}  // namespace
