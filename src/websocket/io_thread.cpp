@@ -1,4 +1,9 @@
+#include <sys/epoll.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <system_error>
 #include <boost/asio/post.hpp>
 #include <numeric>
 #include <random>
@@ -22,11 +27,53 @@ IoThread::IoThread(ServerCore& core, unsigned index)
       ctx_(1),  // one thread runs it: lets Asio skip internal locking
       work_(asio::make_work_guard(ctx_)),
       sweep_timer_(ctx_),
-      read_buffer_(new std::uint8_t[read_buffer_size]) {}
+      read_buffer_(new std::uint8_t[read_buffer_size]) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  // Asio owns (and closes) the descriptor; we use the number for epoll calls.
+  epoll_watch_ = std::make_unique<asio::posix::stream_descriptor>(ctx_, epoll_fd_);
+}
 
 IoThread::~IoThread() { join(); }
 
+void IoThread::watch(int fd, Connection* c, bool want_read, bool want_write) {
+  epoll_event ev{};
+  ev.events = (want_read ? EPOLLIN | EPOLLRDHUP : 0u) | (want_write ? EPOLLOUT : 0u);
+  ev.data.ptr = c;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void IoThread::unwatch(int fd) { ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
+
+void IoThread::arm_ready_wait() {
+  epoll_watch_->async_wait(asio::posix::stream_descriptor::wait_read,
+                           [this](const boost::system::error_code& ec) {
+                             if (ec) return;  // cancelled: the thread is stopping
+                             run_ready();
+                             // The batch may have ended the last connection of a
+                             // stopping thread: then nothing is left to wait for.
+                             if (!quiesced_) arm_ready_wait();
+                           });
+}
+
+// One batch of ready plain sockets. Level-triggered: whatever a handler
+// leaves unread is reported again in the next batch.
+void IoThread::run_ready() {
+  constexpr int max_events = 256;
+  epoll_event events[max_events];
+  int n = ::epoll_wait(epoll_fd_, events, max_events, 0);
+  for (int i = 0; i < n; ++i) {
+    auto* c = static_cast<Connection*>(events[i].data.ptr);
+    if (c->is_closed()) continue;  // ended earlier in this batch (graveyard keeps it)
+    if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->on_readable();
+    if (!c->is_closed() && (events[i].events & EPOLLOUT)) c->on_writable();
+  }
+  graveyard_.clear();
+}
+
 void IoThread::start() {
+  arm_ready_wait();
   schedule_sweep();
   thread_ = std::thread([this] {
     current_thread = this;
@@ -36,6 +83,7 @@ void IoThread::start() {
       // Handlers catch application exceptions; reaching here is a bug in ebb.
       log::logger()->critical("I/O thread {} stopped by an exception: {}", index_, e.what());
     }
+    graveyard_.clear();
     current_thread = nullptr;
   });
 }
@@ -51,6 +99,7 @@ void IoThread::join() {
   current_thread = this;
   ctx_.restart();
   ctx_.poll();
+  graveyard_.clear();
   current_thread = previous;
 }
 
@@ -60,13 +109,21 @@ IoThread* IoThread::current() noexcept { return current_thread; }
 void IoThread::add(std::shared_ptr<Connection> c) {
   c->registry_index = connections_.size();
   connections_.push_back(std::move(c));
+  if (quiesced_) {
+    // Accepted just before the listener closed, after this thread had wound
+    // down: serve it (it gets its 503) until it ends.
+    quiesced_ = false;
+    arm_ready_wait();
+    schedule_sweep();
+  }
 }
 
 void IoThread::remove(Connection* c) {
   std::size_t i = c->registry_index;
   if (i >= connections_.size() || connections_[i].get() != c) return;
-  // Keep `c` alive until the end of this scope: the caller may be inside it.
-  std::shared_ptr<Connection> keep = std::move(connections_[i]);
+  // Not destroyed here: the caller may be inside `c`, and the current epoll
+  // batch may still hold its pointer. Freed at the end of the batch/handler.
+  graveyard_.push_back(std::move(connections_[i]));
   if (i + 1 != connections_.size()) {
     connections_[i] = std::move(connections_.back());
     connections_[i]->registry_index = i;
@@ -138,6 +195,9 @@ void IoThread::maybe_finish_stop() {
   // Graceful: nothing is aborted; once the sweep timer is cancelled and the
   // guard released, run() returns when the last handler has run.
   sweep_timer_.cancel();
+  boost::system::error_code ec;
+  epoll_watch_->cancel(ec);
+  quiesced_ = true;
   work_.reset();
 }
 
@@ -146,7 +206,8 @@ void IoThread::schedule_sweep() {
   sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || (stopping_ && connections_.empty())) return;
     sweep();
-    schedule_sweep();
+    graveyard_.clear();
+    if (!quiesced_) schedule_sweep();
   });
 }
 

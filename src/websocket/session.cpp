@@ -8,6 +8,10 @@
 // once (non-blocking) and only waits for writability when the kernel's
 // buffer is full.
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <array>
 #include <cstring>
@@ -39,10 +43,14 @@ Connection::Connection(std::uint64_t id, IoThread& thread, std::shared_ptr<Serve
   if (!ec) remote_endpoint_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   socket_.set_option(tcp::no_delay(true), ec);  // corking is ours, not Nagle's
   socket_.non_blocking(true, ec);
-  fd_ = socket_.native_handle();
   if (core_->tls_context) {
+    fd_ = socket_.native_handle();
     tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *core_->tls_context);
     tls_buffer_.reset(new std::uint8_t[IoThread::read_buffer_size]);
+  } else {
+    // Plain sockets leave Asio's reactor for the thread's own epoll set (see
+    // core.hpp); the descriptor stays non-blocking.
+    fd_ = socket_.release(ec);
   }
 }
 
@@ -75,61 +83,54 @@ void Connection::start() {
                           });
     return;
   }
-  wait_readable();
+  thread_.watch(fd_, this, true, false);
 }
 
 // ---------------------------------------------------------------- reads ---
 
-void Connection::wait_readable() {
-  if (reading_ || state_ == State::closed) return;
-  reading_ = true;
-  socket_.async_wait(tcp::socket::wait_read,
-                     [self = std::static_pointer_cast<Connection>(shared_from_this())](
-                         const boost::system::error_code& ec) { self->on_readable(ec); });
-}
-
-void Connection::on_readable(const boost::system::error_code& ec) {
-  reading_ = false;
-  if (state_ == State::closed) return;
-  if (ec) return finish(close_code::abnormal, "read wait failed");
+void Connection::on_readable() {
   std::uint8_t* buf = thread_.read_buffer();
   const std::size_t space = IoThread::read_buffer_size;
-  in_read_batch_ = true;
-  for (;;) {
-    // A partial frame header from the last read goes in front of new bytes.
-    std::size_t prefix = carry_size_;
-    if (prefix) std::memcpy(buf, carry_, prefix);
-    carry_size_ = 0;
-    boost::system::error_code rec;
-    std::size_t n = socket_.read_some(asio::buffer(buf + prefix, space - prefix), rec);
-    if (rec == asio::error::would_block) {
-      std::memcpy(carry_, buf, prefix);
-      carry_size_ = static_cast<std::uint8_t>(prefix);
-      break;
-    }
-    if (rec) {  // EOF or reset: the transport is gone
-      in_read_batch_ = false;
-      if (state_ == State::closing && (close_received_ || close_sent_))
-        return finish(close_code_, close_reason_);
-      return finish(close_code::abnormal, rec == asio::error::eof ? "peer closed the connection"
-                                                                  : "connection reset");
-    }
-    last_received_ = Clock::now();
-    awaiting_pong_ = false;
-    if (state_ == State::handshake)
-      process_handshake(buf + prefix, n);  // handshake bytes never use the carry
-    else
-      process_frames(buf, prefix + n);
-    if (state_ == State::closed) {
-      in_read_batch_ = false;
-      return;
-    }
-    // A short read drained the socket (see the threading note in core.hpp).
-    if (prefix + n < space) break;
+  // A partial frame header from the last read goes in front of new bytes.
+  std::size_t prefix = carry_size_;
+  if (prefix) std::memcpy(buf, carry_, prefix);
+  carry_size_ = 0;
+  ssize_t n = ::recv(fd_, buf + prefix, space - prefix, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    std::memcpy(carry_, buf, prefix);
+    carry_size_ = static_cast<std::uint8_t>(prefix);
+    return;
   }
+  if (n <= 0) {  // EOF or reset: the transport is gone
+    if (state_ == State::closing && (close_received_ || close_sent_))
+      return finish(close_code_, close_reason_);
+    return finish(close_code::abnormal,
+                  n == 0 ? "peer closed the connection" : "connection reset");
+  }
+  last_received_ = Clock::now();
+  awaiting_pong_ = false;
+  in_read_batch_ = true;
+  if (state_ == State::handshake)
+    process_handshake(buf + prefix, static_cast<std::size_t>(n));  // never uses the carry
+  else
+    process_frames(buf, prefix + static_cast<std::size_t>(n));
   in_read_batch_ = false;
+  if (state_ == State::closed) return;
+  // Everything this read produced leaves in one gathered write (corking).
   flush();
-  if (state_ != State::closed && !(parser_ && parser_->finished() && close_received_)) wait_readable();
+  if (state_ != State::closed && parser_ && parser_->finished() && close_received_) stop_reading();
+}
+
+void Connection::on_writable() { flush(); }
+
+void Connection::stop_reading() {
+  if (tls() || !watch_read_) return;
+  watch_read_ = false;
+  update_watch();
+}
+
+void Connection::update_watch() {
+  if (!tls() && fd_ >= 0) thread_.watch(fd_, this, watch_read_, watch_write_);
 }
 
 void Connection::read_tls() {
@@ -443,54 +444,62 @@ void Connection::schedule_flush() {
 
 void Connection::flush() {
   if (writing_ || state_ == State::closed) return;
-  if (tls()) {
-    if (segments_.empty()) return after_flush();
-    writing_ = true;
-    std::vector<asio::const_buffer> bufs;
-    bufs.reserve(segments_.size());
-    for (auto& s : segments_) {
-      const char* base = s.shared ? s.shared->data() : out_.data();
-      bufs.emplace_back(base + s.begin, s.end - s.begin);
-    }
-    asio::async_write(*tls_, bufs,
-                      [self = std::static_pointer_cast<Connection>(shared_from_this())](
-                          const boost::system::error_code& ec, std::size_t n) {
-                        self->writing_ = false;
-                        if (self->state_ == State::closed) return;
-                        if (ec) return self->finish(close_code::abnormal, "TLS write failed");
-                        self->consume_written(n);
-                        self->flush();
-                      });
-    return;
-  }
+  if (segments_.empty()) return after_flush();
+  if (tls()) return flush_tls();
+  flush_plain();
+}
+
+void Connection::flush_plain() {
   while (!segments_.empty()) {
-    asio::const_buffer bufs[max_iovecs];
+    iovec iov[max_iovecs];
     std::size_t count = 0;
-    for (auto& s : segments_) {
+    for (auto& seg : segments_) {
       if (count == max_iovecs) break;
-      const char* base = s.shared ? s.shared->data() : out_.data();
-      bufs[count++] = asio::const_buffer(base + s.begin, s.end - s.begin);
+      const char* base = seg.shared ? seg.shared->data() : out_.data();
+      iov[count].iov_base = const_cast<char*>(base + seg.begin);
+      iov[count].iov_len = seg.end - seg.begin;
+      ++count;
     }
-    boost::system::error_code ec;
-    std::size_t n = socket_.write_some(std::span(bufs, count), ec);
-    if (ec == asio::error::would_block) {
-      writing_ = true;
-      socket_.async_wait(tcp::socket::wait_write,
-                         [self = std::static_pointer_cast<Connection>(shared_from_this())](
-                             const boost::system::error_code& ec) { self->on_writable(ec); });
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // The kernel's buffer is full: wait for EPOLLOUT (level-triggered).
+      if (!watch_write_) {
+        watch_write_ = true;
+        update_watch();
+      }
       return;
     }
-    if (ec) return finish(close_code::abnormal, "write failed");
-    consume_written(n);
+    if (n < 0) return finish(close_code::abnormal, "write failed");
+    consume_written(static_cast<std::size_t>(n));
+  }
+  if (watch_write_) {
+    watch_write_ = false;
+    update_watch();
   }
   after_flush();
 }
 
-void Connection::on_writable(const boost::system::error_code& ec) {
-  writing_ = false;
-  if (state_ == State::closed) return;
-  if (ec) return finish(close_code::abnormal, "write wait failed");
-  flush();
+void Connection::flush_tls() {
+  writing_ = true;
+  std::vector<asio::const_buffer> bufs;
+  bufs.reserve(segments_.size());
+  for (auto& seg : segments_) {
+    const char* base = seg.shared ? seg.shared->data() : out_.data();
+    bufs.emplace_back(base + seg.begin, seg.end - seg.begin);
+  }
+  asio::async_write(*tls_, bufs,
+                    [self = std::static_pointer_cast<Connection>(shared_from_this())](
+                        const boost::system::error_code& ec, std::size_t n) {
+                      self->writing_ = false;
+                      if (self->state_ == State::closed) return;
+                      if (ec) return self->finish(close_code::abnormal, "TLS write failed");
+                      self->consume_written(n);
+                      self->flush();
+                    });
 }
 
 void Connection::consume_written(std::size_t n) {
@@ -523,8 +532,7 @@ void Connection::after_flush() {
     }
     // Our Close is out and the peer has not answered: half-close and wait
     // for its Close or EOF, bounded by close_wait (sweep()).
-    boost::system::error_code ec;
-    if (!tls()) socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (!tls()) ::shutdown(fd_, SHUT_WR);
   }
 }
 
@@ -665,11 +673,16 @@ void Connection::finish(std::uint16_t code, std::string_view reason) {
   if (state_ == State::closed) return;
   state_ = State::closed;
   closing_.store(true, std::memory_order_release);
-  boost::system::error_code ec;
-  socket_.cancel(ec);
   {
     std::lock_guard lock(fd_mutex_);
-    socket_.close(ec);
+    if (tls()) {
+      boost::system::error_code ec;
+      socket_.cancel(ec);
+      socket_.close(ec);
+    } else if (fd_ >= 0) {
+      thread_.unwatch(fd_);
+      ::close(fd_);
+    }
     fd_ = -1;
   }
   segments_.clear();

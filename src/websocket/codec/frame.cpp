@@ -6,12 +6,12 @@ namespace ebb::websocket::codec {
 
 namespace {
 
-constexpr std::uint8_t fin_bit = 0x80;
-constexpr std::uint8_t rsv1_bit = 0x40;
+using frame_detail::fin_bit;
+using frame_detail::mask_bit;
+using frame_detail::rsv1_bit;
 constexpr std::uint8_t rsv2_bit = 0x20;
 constexpr std::uint8_t rsv3_bit = 0x10;
 constexpr std::uint8_t opcode_bits = 0x0F;
-constexpr std::uint8_t mask_bit = 0x80;
 constexpr std::uint8_t length_bits = 0x7F;
 constexpr std::uint8_t length_16 = 126;  // 7-bit marker: a 16-bit length follows
 constexpr std::uint8_t length_64 = 127;  // 7-bit marker: a 64-bit length follows
@@ -94,46 +94,35 @@ std::size_t encode_header(std::uint8_t* out, Opcode opcode, bool fin, bool rsv1,
   return n;
 }
 
-void apply_mask(std::uint8_t* data, std::size_t size, const std::uint8_t mask[4],
-                std::size_t offset) noexcept {
-  // Eight key bytes as they line up with data[0..7]; since 8 is a multiple of
-  // 4 the same word lines up with every following 8-byte block. Built from
-  // bytes and moved with memcpy, so it is endian- and alignment-independent.
-  std::uint8_t key_bytes[8];
-  for (std::size_t k = 0; k < 8; ++k) key_bytes[k] = mask[(offset + k) & 3];
-  std::uint64_t key;
-  std::memcpy(&key, key_bytes, 8);
+namespace frame_detail {
 
-  std::size_t i = 0;
-  for (; i + 32 <= size; i += 32) {
-    std::uint64_t w[4];
-    std::memcpy(w, data + i, 32);
-    w[0] ^= key;
-    w[1] ^= key;
-    w[2] ^= key;
-    w[3] ^= key;
-    std::memcpy(data + i, w, 32);
+void mask_bulk(std::uint8_t* data, std::size_t size, std::uint32_t key) noexcept {
+  const std::uint64_t key64 = (std::uint64_t{key} << 32) | key;
+  for (; size >= 32; data += 32, size -= 32) {
+    xor8(data, key64);
+    xor8(data + 8, key64);
+    xor8(data + 16, key64);
+    xor8(data + 24, key64);
   }
-  for (; i + 8 <= size; i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, data + i, 8);
-    w ^= key;
-    std::memcpy(data + i, &w, 8);
-  }
-  for (std::size_t k = 0; i < size; ++i, ++k) data[i] ^= key_bytes[k];
+  // `data` moved by a multiple of 4, so `key` still lines up.
+  mask_small(data, size, key);
 }
 
-void append_frame(std::string& out, Opcode opcode, std::string_view payload, bool fin, bool rsv1,
-                  const std::uint8_t* mask) {
+void append_frame_general(std::string& out, Opcode opcode, std::string_view payload, bool fin,
+                          bool rsv1, const std::uint8_t* mask) {
   std::uint8_t header[max_header_size];
   const std::size_t header_size = encode_header(header, opcode, fin, rsv1, payload.size(), mask);
   const std::size_t start = out.size();
-  out.resize(start + header_size + payload.size());
-  auto* dst = reinterpret_cast<std::uint8_t*>(out.data()) + start;
-  std::memcpy(dst, header, header_size);
-  if (!payload.empty()) std::memcpy(dst + header_size, payload.data(), payload.size());
-  if (mask != nullptr) apply_mask(dst + header_size, payload.size(), mask);
+  out.reserve(start + header_size + payload.size());
+  out.append(reinterpret_cast<const char*>(header), header_size);
+  out.append(payload);
+  if (mask != nullptr) {
+    auto* dst = reinterpret_cast<std::uint8_t*>(out.data()) + start + header_size;
+    apply_mask(dst, payload.size(), mask);
+  }
 }
+
+}  // namespace frame_detail
 
 void append_close_frame(std::string& out, std::uint16_t code, std::string_view reason,
                         const std::uint8_t* mask) {

@@ -45,7 +45,12 @@ template <class Handler>
 class Parser {
  public:
   Parser(Role role, ParserLimits limits, Handler& handler)
-      : role_(role), limits_(limits), handler_(handler) {}
+      : role_(role),
+        limits_(limits),
+        handler_(handler),
+        mask_bit_(role == Role::server ? frame_detail::mask_bit : 0),
+        mask_size_(role == Role::server ? 4 : 0),
+        rsv1_ok_(limits.allow_rsv1 ? frame_detail::rsv1_bit : 0) {}
 
   /// Consume bytes (and unmask them in place). Returns how many bytes were
   /// consumed. Any unconsumed tail is an incomplete frame header (always
@@ -55,11 +60,11 @@ class Parser {
   std::size_t feed(std::uint8_t* data, std::size_t size);
 
   /// Stop consuming: feed() returns after the current event.
-  void stop() noexcept { stopped_ = true; }
+  void stop() noexcept { halt_ |= halt_stopped; }
   /// Allow feed() again after stop() (the state machine continues).
-  void resume() noexcept { stopped_ = false; }
+  void resume() noexcept { halt_ &= static_cast<std::uint8_t>(~halt_stopped); }
   /// True after a Close frame or a protocol error: nothing more is consumed.
-  bool finished() const noexcept { return finished_; }
+  bool finished() const noexcept { return (halt_ & halt_finished) != 0; }
   /// True between frames of a fragmented message or inside a frame payload.
   bool mid_message() const noexcept;
   /// Capacity held for assembling messages (for memory accounting);
@@ -72,6 +77,9 @@ class Parser {
 
  private:
   // Implementation in parser_impl.hpp (included below).
+  // Forced inline: called once per frame from feed()'s loop, where a call
+  // would save and restore registers that feed() already holds.
+  [[gnu::always_inline]] inline std::size_t try_fast_frame(std::uint8_t* data, std::size_t size);
   bool check_header(const FrameHeader& h);
   void deliver_in_place(const FrameHeader& h, std::uint8_t* payload, std::size_t size);
   void begin_frame(const FrameHeader& h);
@@ -83,8 +91,14 @@ class Parser {
   Role role_;
   ParserLimits limits_;
   Handler& handler_;
-  bool stopped_ = false;
-  bool finished_ = false;
+  // Derived from role and limits for the per-frame fast path.
+  std::uint8_t mask_bit_;   ///< the MASK bit every incoming frame must have
+  std::uint8_t mask_size_;  ///< bytes of masking key in every incoming header
+  std::uint8_t rsv1_ok_;    ///< rsv1_bit if RSV1 may be set on a data frame, else 0
+  // Why feed() must return: one flag word, so the loop tests it once.
+  static constexpr std::uint8_t halt_stopped = 1;   ///< stop() until resume()
+  static constexpr std::uint8_t halt_finished = 2;  ///< after a Close or an error, for good
+  std::uint8_t halt_ = 0;
 
   // Current frame, while its payload is streaming in.
   FrameHeader frame_{};

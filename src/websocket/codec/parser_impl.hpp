@@ -1,8 +1,9 @@
 #pragma once
 // Parser<Handler> member definitions; included at the bottom of parser.hpp.
 //
-// Shape of feed(): between frames, decode a header (or stop: an incomplete
-// header stays unconsumed). A frame whose payload is wholly present and that
+// Shape of feed(): between frames, first try the fast path for the common
+// frame (see try_fast_frame); otherwise decode a header (or stop: an
+// incomplete header stays unconsumed). A frame whose payload is wholly present and that
 // needs no assembly (a control frame, or a FIN data frame starting a message)
 // is unmasked in place and delivered as a view. Anything else streams:
 // payload bytes are unmasked, validated and copied as they arrive.
@@ -25,13 +26,17 @@ inline std::string_view as_view(const std::uint8_t* p, std::size_t n) noexcept {
 template <class Handler>
 std::size_t Parser<Handler>::feed(std::uint8_t* data, std::size_t size) {
   std::size_t pos = 0;
-  while (!finished_ && !stopped_) {
+  while (halt_ == 0) {
     if (in_frame_) {
       pos += stream_payload(data + pos, size - pos);
       if (in_frame_) break;  // all input consumed, frame still open (or failed)
       continue;
     }
     if (pos == size) break;
+    if (const std::size_t n = try_fast_frame(data + pos, size - pos); n != 0) {
+      pos += n;
+      continue;
+    }
     FrameHeader h;
     const HeaderStatus status = decode_header(data + pos, size - pos, h);
     if (status == HeaderStatus::need_more) break;
@@ -54,6 +59,41 @@ std::size_t Parser<Handler>::feed(std::uint8_t* data, std::size_t size) {
     begin_frame(h);
   }
   return pos;
+}
+
+// The common frame, checked straight from its first bytes: FIN, text or
+// binary, RSV2/RSV3 clear, RSV1 only if negotiated, MASK as the role expects,
+// a 7- or 16-bit length within max_message_size, no message in progress, and
+// the whole payload in the buffer. Such a frame passes every check_header
+// rule, so it is delivered in place at once. Returns the bytes consumed, or 0
+// when the frame is not of this kind (nothing was done; the general path
+// decides, and reports any error).
+template <class Handler>
+inline std::size_t Parser<Handler>::try_fast_frame(std::uint8_t* data, std::size_t size) {
+  if (size < 2 || in_message_) return 0;
+  const std::uint8_t b0 = data[0];
+  const bool compressed = (b0 & rsv1_ok_) != 0;
+  // FIN, opcode 1 or 2, no RSV bit left once an allowed RSV1 is taken out.
+  if (static_cast<std::uint8_t>((b0 & ~rsv1_ok_) - 0x81) > 1) return 0;
+  // 0..125 is a 7-bit length with the right MASK bit; anything else is a
+  // 16-bit length (126, handled here), a 64-bit one, or a wrong MASK bit.
+  std::size_t length = static_cast<std::uint8_t>(data[1] - mask_bit_);
+  std::size_t header_size = 2 + mask_size_;
+  if (length > 125) {
+    if (length != 126 || size < 4) return 0;
+    length = (std::size_t{data[2]} << 8) | data[3];
+    header_size += 2;
+  }
+  if (size < header_size + length || length > limits_.max_message_size) return 0;
+  std::uint8_t* payload = data + header_size;
+  if (mask_size_ != 0) apply_mask(payload, length, payload - 4, 0);
+  const auto op = static_cast<Opcode>(b0 & 0x0F);
+  const std::string_view view = parser_detail::as_view(payload, length);
+  if (op == Opcode::text && !compressed && !is_valid_utf8(view))
+    fail(close_code::invalid_payload, "text message is not valid UTF-8");
+  else
+    handler_.on_message(op, view, compressed);
+  return header_size + length;
 }
 
 template <class Handler>
@@ -230,7 +270,7 @@ void Parser<Handler>::deliver_control(std::uint8_t opcode, std::string_view payl
   ClosePayload close;
   switch (parse_close_payload(payload, close)) {
     case CloseParse::ok:
-      finished_ = true;
+      halt_ |= halt_finished;
       handler_.on_close(close.code, close.reason);
       return;
     case CloseParse::bad_length:
@@ -247,7 +287,7 @@ void Parser<Handler>::deliver_control(std::uint8_t opcode, std::string_view payl
 
 template <class Handler>
 void Parser<Handler>::fail(std::uint16_t close_code, std::string_view reason) {
-  finished_ = true;
+  halt_ |= halt_finished;
   handler_.on_protocol_error(close_code, reason);
 }
 

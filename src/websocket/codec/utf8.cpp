@@ -113,7 +113,7 @@ constexpr std::array<Row, state_count> make_transitions() {
 constexpr auto byte_class = make_classes();
 constexpr auto transitions = make_transitions();
 
-constexpr std::uint64_t high_bits = 0x8080808080808080ull;
+using utf8_detail::high_bits;
 
 // Index of the first byte at or after `i` that is not ASCII, or a position
 // from which fewer than 16 bytes remain; reads 16 bytes per step.
@@ -155,9 +155,13 @@ bool Utf8Validator::feed(const std::uint8_t* data, std::size_t size) noexcept {
   return true;
 }
 
-bool is_valid_utf8(std::string_view s) noexcept {
+namespace utf8_detail {
+
+bool is_valid_utf8_dfa(const std::uint8_t* data, std::size_t size) noexcept {
   Utf8Validator v;
-  return v.feed(s) && v.complete();
+  return v.feed(data, size) && v.complete();
 }
+
+}  // namespace utf8_detail
 
 }  // namespace ebb::websocket::codec

@@ -6,17 +6,20 @@
 // - Each IoThread owns one io_context that exactly one thread runs. Every
 //   Connection is pinned to one IoThread and all of its state is touched only
 //   there; calls from other threads are posted.
-// - Because a single thread runs each io_context, an epoll edge that arrives
-//   while a handler runs stays in the kernel's ready list until that same
-//   thread next calls epoll_wait, after the handler has re-armed its wait.
-//   That is what makes "wait for readability, read once into the per-thread
-//   buffer, stop when the read was short" correct without a final EAGAIN
-//   read (one syscall less per batch).
+// - Plain (ws://) connections do not go through Asio's reactor per message:
+//   Asio re-arms every async_wait with an epoll_ctl syscall, one per message
+//   at one message in flight. Instead each IoThread keeps its own
+//   level-triggered epoll set of plain sockets, which Asio watches as one
+//   descriptor. A readable socket is read once into the thread's buffer; a
+//   short read means drained, and level triggering reports any bytes that
+//   arrive later (no EAGAIN read, no re-arm per message). Timers, posts,
+//   accept and TLS stay on Asio.
 // - ServerCore state shared across threads: handlers (immutable after
 //   start), rooms (one mutex), counters (atomics).
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -82,7 +85,13 @@ class IoThread {
   /// work guard is released so run() returns by itself.
   void begin_stop();
 
+  // The thread's epoll set of plain sockets (level-triggered).
+  void watch(int fd, Connection* c, bool want_read, bool want_write);
+  void unwatch(int fd);
+
  private:
+  void arm_ready_wait();
+  void run_ready();
   void schedule_sweep();
   void sweep();
   void maybe_finish_stop();
@@ -98,7 +107,13 @@ class IoThread {
   std::string deflate_buffer_;
   std::string text_copy_;
   std::vector<std::shared_ptr<Connection>> connections_;  // index kept in Connection
+  // Ended connections wait here until the current epoll batch is done: the
+  // batch holds raw pointers to them.
+  std::vector<std::shared_ptr<Connection>> graveyard_;
+  int epoll_fd_ = -1;
+  std::unique_ptr<asio::posix::stream_descriptor> epoll_watch_;  // Asio's view of epoll_fd_
   bool stopping_ = false;
+  bool quiesced_ = false;  // waits cancelled after the last connection left
   std::size_t drain_closes_pending_ = 0;  // spread mode: Closes not yet sent
   bool drain_reported_ = false;           // told the core all Closes are out
   void report_drain_closes_done();
@@ -127,6 +142,10 @@ class Connection final : public Session {
 
   // Owner thread only.
   void start();  // begin reading the handshake
+  /// The socket is readable / writable (plain connections; from IoThread).
+  void on_readable();
+  void on_writable();
+  bool is_closed() const noexcept { return state_ == State::closed; }
   void sweep(Clock::time_point now);
   /// Drain: queue the notice (if any) now, and Close 1001 after `delay`
   /// (0: now). Returns true when the Close is scheduled for later.
@@ -164,16 +183,17 @@ class Connection final : public Session {
   SendStatus send(codec::Opcode op, std::string_view message);
   SendStatus send_local(codec::Opcode op, std::string_view message);
   void start_close(std::uint16_t code, std::string_view reason, bool wait_for_peer);
-  void wait_readable();
-  void on_readable(const boost::system::error_code& ec);
   void read_tls();
+  void stop_reading();
+  void update_watch();
   void process_handshake(std::uint8_t* data, std::size_t size);
   void process_frames(std::uint8_t* data, std::size_t size);
   void deliver_text(std::string_view text);
   void append_frame(codec::Opcode op, std::string_view payload, bool rsv1 = false);
   void schedule_flush();
   void flush();
-  void on_writable(const boost::system::error_code& ec);
+  void flush_plain();
+  void flush_tls();
   void consume_written(std::size_t n);
   void after_flush();
   void fail(std::error_code ec, std::string_view what);
@@ -183,14 +203,16 @@ class Connection final : public Session {
 
   IoThread& thread_;
   std::shared_ptr<ServerCore> core_;
-  tcp::socket socket_;
-  std::mutex fd_mutex_;  // guards fd_ against close vs cross-thread shutdown_now
+  tcp::socket socket_;     // TLS connections only; plain ones use fd_ directly
+  std::mutex fd_mutex_;    // guards fd_ against close vs cross-thread shutdown_now
   int fd_ = -1;
+  bool watch_read_ = true;   // plain: EPOLLIN wanted
+  bool watch_write_ = false; // plain: EPOLLOUT wanted (kernel buffer was full)
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
   std::unique_ptr<std::uint8_t[]> tls_buffer_;
   State state_ = State::handshake;
   bool opened_ = false;              // on_open delivered (so on_close is owed)
-  bool reading_ = false;             // a read wait is armed
+  bool reading_ = false;             // TLS: a read is in flight
   bool writing_ = false;             // a write wait/operation is in progress
   bool flush_scheduled_ = false;
   bool in_read_batch_ = false;       // sends are corked until the batch ends

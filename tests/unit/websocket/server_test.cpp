@@ -235,7 +235,9 @@ TEST(Server, ProtocolErrorsCloseWithTheRightCode) {
   };
   for (auto& tc : cases) {
     SCOPED_TRACE(tc.name);
-    EchoServer s;
+    auto o = test_options();
+    o.close_wait = 200ms;  // the client below never answers our Close
+    EchoServer s(o);
     s.start();
     TestClient c(s.ws.port());
     c.upgrade();
