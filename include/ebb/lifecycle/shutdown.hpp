@@ -105,11 +105,11 @@ class Shutdown {
   /// Installs a sigaction handler for each signal (SA_RESTART, replacing the
   /// current disposition, which is saved) and starts this object's watcher
   /// thread. The first signal received triggers the shutdown (Source::signal);
-  /// the second and every later one is a force request (see force()). The
-  /// count is per object and counts signals, not triggers: a shutdown already
-  /// triggered by a call is forced by the first signal only if it is the
-  /// second signal seen, so a SIGTERM arriving during a drain started from
-  /// code does not cut that drain short.
+  /// the second and every later one is a force request (see force()). Only
+  /// signals count: when code already triggered the shutdown, the first
+  /// signal (say systemd's SIGTERM during a drain started by an admin route)
+  /// is still the first, changes nothing and does not cut that drain short;
+  /// the next signal forces.
   ///
   /// The handler is async-signal-safe: it reads the registry and write()s the
   /// signal number as one byte to each interested object's non-blocking pipe
@@ -226,10 +226,11 @@ class Shutdown {
   /// work already accepted when the drain starts (a request already read)
   /// must be countable. Lock-free.
   WorkGuard start_work() noexcept;
-  /// Admission: refuses (nullopt) once is_shutdown(). Guarantee: once a
-  /// wait_pending_for() that started after trigger() returned has returned
-  /// true, every later try_start_work() is refused, so a finished drain stays
-  /// finished with respect to admitted work.
+  /// Admission: refuses (nullopt) once is_shutdown(); lock-free. An
+  /// admission racing trigger() is either refused or counted in time: a
+  /// wait_pending_for() started after trigger() returned cannot return true
+  /// while a guard admitted here is held, and once it has returned true no
+  /// later admission succeeds.
   std::optional<WorkGuard> try_start_work() noexcept;
   /// Guards currently held. A snapshot for progress reports; use
   /// wait_pending_for() to wait for zero.

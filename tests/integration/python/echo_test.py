@@ -101,9 +101,14 @@ class EchoServer:
                 self.port = int(m.group(1))
                 return
 
-    async def stop(self):
-        if self.proc.returncode is None:
+    def terminate(self):
+        """SIGTERM once: a second one forces the drain (exit status 3)."""
+        if self.proc.returncode is None and not getattr(self, "terminated", False):
+            self.terminated = True
             self.proc.send_signal(signal.SIGTERM)
+
+    async def stop(self):
+        self.terminate()
         try:
             await within(self.proc.wait(), STOP_S)
         except asyncio.TimeoutError:
@@ -337,7 +342,7 @@ class EchoTest(unittest.IsolatedAsyncioTestCase):
             clients = [await within(connect(srv)) for _ in range(3)]
             for ws in clients:
                 await self.echo(ws, "hi")
-            srv.proc.send_signal(signal.SIGTERM)
+            srv.terminate()
             for ws in clients:
                 await self.expect_close(ws, 1001, STOP_S)
         finally:

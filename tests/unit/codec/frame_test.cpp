@@ -145,6 +145,24 @@ TEST(ApplyMask, PieceByPieceEqualsWhole) {
   EXPECT_EQ(whole, pieces);
 }
 
+TEST(ApplyMask, LargeSizesMatchNaiveAtEveryOffset) {
+  // Sizes past the inline path (64 bytes and up): the unrolled loop plus
+  // every tail length.
+  std::mt19937 rng(777);
+  std::vector<std::uint8_t> base(400 + 8);
+  for (auto& b : base) b = static_cast<std::uint8_t>(rng());
+  for (std::size_t offset = 0; offset < 4; ++offset) {
+    for (std::size_t align = 0; align < 8; align += 3) {
+      for (std::size_t size = 60; size <= 400; ++size) {
+        std::vector<std::uint8_t> fast(base), slow(base);
+        apply_mask(fast.data() + align, size, test_mask, offset);
+        naive_mask(slow.data() + align, size, test_mask, offset);
+        ASSERT_EQ(fast, slow) << "offset " << offset << " align " << align << " size " << size;
+      }
+    }
+  }
+}
+
 TEST(AppendFrame, UnmaskedAndMasked) {
   std::string out = "prefix";
   append_frame(out, Opcode::text, "Hello");
@@ -172,6 +190,37 @@ TEST(AppendFrame, LargePayloadUsesExtendedLength) {
   EXPECT_TRUE(h.rsv1);
   EXPECT_EQ(h.payload_length, 70000u);
   EXPECT_EQ(out.size(), 70010u);
+}
+
+TEST(AppendFrame, EverySizeRoundTripsAfterExistingContent) {
+  // Small unmasked frames take a single-append path, the rest the general
+  // one; both must write the same frame after what `out` already holds.
+  std::mt19937 rng(31);
+  for (std::size_t size = 0; size <= 300; ++size) {
+    std::string payload(size, '\0');
+    for (auto& c : payload) c = static_cast<char>(rng());
+    for (const std::uint8_t* mask : {static_cast<const std::uint8_t*>(nullptr), test_mask}) {
+      std::string out = "existing";
+      append_frame(out, Opcode::binary, payload, size % 2 == 0, size % 3 == 0, mask);
+      ASSERT_EQ(out.substr(0, 8), "existing");
+      FrameHeader h;
+      ASSERT_EQ(
+          decode_header(reinterpret_cast<const std::uint8_t*>(out.data()) + 8, out.size() - 8, h),
+          HeaderStatus::ok)
+          << size;
+      EXPECT_EQ(h.opcode, 0x2);
+      EXPECT_EQ(h.fin, size % 2 == 0);
+      EXPECT_EQ(h.rsv1, size % 3 == 0);
+      EXPECT_EQ(h.masked, mask != nullptr);
+      EXPECT_EQ(h.header_size, (size < 126 ? 2 : 4) + (mask != nullptr ? 4 : 0));
+      ASSERT_EQ(h.payload_length, size);
+      ASSERT_EQ(out.size(), 8 + h.header_size + size);
+      std::string body = out.substr(8 + h.header_size);
+      if (mask != nullptr)
+        apply_mask(reinterpret_cast<std::uint8_t*>(body.data()), body.size(), h.mask);
+      ASSERT_EQ(body, payload) << size;
+    }
+  }
 }
 
 std::string_view close_payload_of(const std::string& frame, FrameHeader& h) {

@@ -154,6 +154,104 @@ TEST(Parser, ClientRoleAcceptsUnmaskedFrames) {
   EXPECT_TRUE(h.parser.finished());
 }
 
+TEST(Parser, SixteenBitLengthFrameIsDeliveredInPlace) {
+  const std::string payload(300, 'm');
+  for (const Role role : {Role::server, Role::client}) {
+    Harness h(role);
+    const bool masked = role == Role::server;
+    std::string in = frame(Opcode::binary, payload, true, false, masked);
+    EXPECT_EQ(h.feed(in), in.size());
+    ASSERT_EQ(h.rec.events, std::vector<Event>{msg(payload, Opcode::binary)});
+    EXPECT_EQ(h.rec.views[0].data(), in.data() + (masked ? 8 : 4));
+    EXPECT_EQ(h.parser.buffered_capacity(), std::string().capacity());
+  }
+}
+
+TEST(Parser, EveryPayloadSizeIsUnmaskedInPlace) {
+  std::mt19937 rng(5);
+  std::vector<Event> expected;
+  std::string in;
+  for (std::size_t size = 0; size <= 300; ++size) {
+    std::string payload(size, '\0');
+    for (auto& c : payload) c = static_cast<char>(rng());
+    in += frame(Opcode::binary, payload);
+    expected.push_back(msg(payload, Opcode::binary));
+  }
+  Harness h;
+  EXPECT_EQ(h.feed(in), in.size());
+  EXPECT_EQ(h.rec.events, expected);
+}
+
+TEST(Parser, NonMinimalLengthEncodingsAreAccepted) {
+  // A 5-byte payload announced with a 16-bit and with a 64-bit length.
+  const std::string mask(reinterpret_cast<const char*>(client_mask), 4);
+  std::string masked = "hello";
+  for (std::size_t i = 0; i < masked.size(); ++i) masked[i] ^= mask[i % 4];
+  std::string in = std::string("\x81\xFE\x00\x05", 4) + mask + masked +
+                   std::string("\x82\xFF\0\0\0\0\0\0\0\x05", 10) + mask + masked;
+  Harness h;
+  EXPECT_EQ(h.feed(in), in.size());
+  const std::vector<Event> expected = {msg("hello"), msg("hello", Opcode::binary)};
+  EXPECT_EQ(h.rec.events, expected);
+}
+
+// A frame with first bytes b0 and b1 and whatever extended length, mask and
+// payload they announce (lengths 126 and 127 stand for 130 and 3 bytes).
+// The payload is mostly ASCII, sometimes with a high byte, masked if b1 says so.
+std::string frame_from_first_bytes(std::uint8_t b0, std::uint8_t b1, std::mt19937& rng) {
+  std::string out{static_cast<char>(b0), static_cast<char>(b1)};
+  std::size_t length = b1 & 0x7F;
+  if (length == 126) {
+    length = 130;
+    out += std::string("\x00\x82", 2);
+  } else if (length == 127) {
+    length = 3;
+    out += std::string("\0\0\0\0\0\0\0\x03", 8);
+  }
+  std::string payload(length, '\0');
+  for (auto& c : payload) c = static_cast<char>('a' + rng() % 26);
+  if (length > 0 && rng() % 3 == 0) payload[rng() % length] = static_cast<char>(0x80 + rng() % 128);
+  if (b1 & 0x80) {
+    out.append(reinterpret_cast<const char*>(client_mask), 4);
+    for (std::size_t i = 0; i < length; ++i) payload[i] ^= static_cast<char>(client_mask[i % 4]);
+  }
+  return out + payload;
+}
+
+TEST(Parser, WholeFramesMatchByteAtATimeForEveryFirstByte) {
+  // Whole frames in one buffer take the fast path when they qualify;
+  // presented a byte at a time they never do. Events must not differ, for
+  // every first byte, both MASK bits, each length form, role, RSV1 setting
+  // and a size limit that some of the lengths exceed.
+  std::mt19937 rng(4242);
+  for (const Role role : {Role::server, Role::client}) {
+    for (const int config : {0, 1, 2}) {
+      ParserLimits limits;
+      limits.allow_rsv1 = config == 1;
+      if (config == 2) limits.max_message_size = 5;
+      const std::string next = frame(Opcode::text, "next", true, false, role == Role::server);
+      for (int b0 = 0; b0 < 256; ++b0) {
+        for (const std::uint8_t len : {0, 1, 5, 16, 125, 126, 127}) {
+          for (const std::uint8_t mask_bit : {0x00, 0x80}) {
+            const auto b1 = static_cast<std::uint8_t>(mask_bit | len);
+            SCOPED_TRACE(testing::Message() << "role " << static_cast<int>(role) << " config "
+                                            << config << " b0 " << b0 << " b1 " << int{b1});
+            const std::string in =
+                frame_from_first_bytes(static_cast<std::uint8_t>(b0), b1, rng) + next;
+            Harness whole(role, limits);
+            whole.feed_in_chunks(in, {});
+            Harness bytewise(role, limits);
+            bytewise.feed_in_chunks(in, {1});
+            ASSERT_EQ(whole.rec.events, bytewise.rec.events);
+            ASSERT_EQ(whole.parser.finished(), bytewise.parser.finished());
+            ASSERT_FALSE(whole.rec.events.empty());
+          }
+        }
+      }
+    }
+  }
+}
+
 // Feeds `in` whole and expects exactly one protocol error with `code`.
 void expect_error(std::string in, std::uint16_t code, Role role = Role::server,
                   ParserLimits limits = {}, std::vector<Event> before = {}) {

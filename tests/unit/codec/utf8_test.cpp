@@ -219,6 +219,30 @@ TEST(Utf8, EveryCodePointEncodingIsAccepted) {
   }
 }
 
+TEST(Utf8, ShortAndLongAsciiWithOneNonAsciiSpotAnywhere) {
+  // The whole-buffer check settles short ASCII with overlapping word reads;
+  // a non-ASCII byte at any position, length and alignment must reach the DFA.
+  const std::string ascii(8 + 80, 'a');
+  for (std::size_t align = 0; align < 8; ++align) {
+    for (std::size_t n = 0; n <= 80; ++n) {
+      ASSERT_TRUE(is_valid_utf8(std::string_view(ascii.data() + align, n))) << n;
+      for (std::size_t pos = 0; pos < n; ++pos) {
+        SCOPED_TRACE(testing::Message() << "align " << align << " n " << n << " pos " << pos);
+        std::string buf = ascii;
+        const std::string_view s(buf.data() + align, n);
+        buf[align + pos] = '\x80';  // a lone continuation byte
+        ASSERT_FALSE(is_valid_utf8(s));
+        buf[align + pos] = '\xC3';  // a lead byte: valid only if a continuation follows
+        ASSERT_FALSE(is_valid_utf8(s));
+        if (pos + 1 < n) {
+          buf[align + pos + 1] = '\xA9';
+          ASSERT_TRUE(is_valid_utf8(s));
+        }
+      }
+    }
+  }
+}
+
 TEST(Utf8, MatchesReferenceOnRandomInput) {
   std::mt19937 rng(2024);
   // Bytes biased towards the interesting boundaries.
