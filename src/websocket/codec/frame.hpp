@@ -85,8 +85,8 @@ inline void xor8(std::uint8_t* p, std::uint64_t key64) noexcept {
 }
 
 /// XOR fewer than 64 bytes without a loop: one step per set bit of `size`,
-/// largest first, so each step but the last starts 4-aligned in the payload
-/// and `key` lines up with it.
+/// largest first, so every step up to the 2-byte one starts a multiple of 4
+/// bytes on, where `key` still lines up.
 inline void mask_small(std::uint8_t* data, std::size_t size, std::uint32_t key) noexcept {
   const std::uint64_t key64 = (std::uint64_t{key} << 32) | key;  // same bytes in both halves
   if (size & 32) {

@@ -87,12 +87,12 @@ inline std::size_t Parser<Handler>::try_fast_frame(std::uint8_t* data, std::size
   if (size < header_size + length || length > limits_.max_message_size) return 0;
   std::uint8_t* payload = data + header_size;
   if (mask_size_ != 0) apply_mask(payload, length, payload - 4, 0);
-  const auto op = static_cast<Opcode>(b0 & 0x0F);
   const std::string_view view = parser_detail::as_view(payload, length);
-  if (op == Opcode::text && !compressed && !is_valid_utf8(view))
+  const bool plain_text = (b0 & 0x4F) == 0x01;  // text opcode, RSV1 clear
+  if (plain_text && !is_valid_utf8(view))
     fail(close_code::invalid_payload, "text message is not valid UTF-8");
   else
-    handler_.on_message(op, view, compressed);
+    handler_.on_message(static_cast<Opcode>(b0 & 0x0F), view, compressed);
   return header_size + length;
 }
 

@@ -306,7 +306,6 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   void drain_tick();
   void schedule_drain_tick();
 
-  std::unique_ptr<asio::steady_timer> drain_timer_;  // thread 0: progress + deadline
   Clock::time_point drain_started_at_{};              // written before the drain is posted
   Clock::time_point drain_deadline_{};
   std::atomic<std::int64_t> drain_duration_ms_{-1};
@@ -317,6 +316,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::shared_ptr<const std::string> encode_shared(codec::Opcode op, std::string_view msg) const;
 
   std::vector<std::unique_ptr<IoThread>> threads_;
+  // Declared after threads_ so it is destroyed before the io_context it uses.
+  std::unique_ptr<asio::steady_timer> drain_timer_;  // thread 0: progress + deadline
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::atomic<std::uint64_t> next_id_{1};
   unsigned next_thread_ = 0;
