@@ -196,20 +196,26 @@ class Connection final : public Session {
   void flush_tls();
   void consume_written(std::size_t n);
   void after_flush();
-  void fail(std::error_code ec, std::string_view what);
+  void release_idle_memory();
   void finish(std::uint16_t code, std::string_view reason);
   bool on_owner_thread() const noexcept;
   bool tls() const noexcept { return tls_ != nullptr; }
 
   IoThread& thread_;
   std::shared_ptr<ServerCore> core_;
-  tcp::socket socket_;     // TLS connections only; plain ones use fd_ directly
   std::mutex fd_mutex_;    // guards fd_ against close vs cross-thread shutdown_now
   int fd_ = -1;
   bool watch_read_ = true;   // plain: EPOLLIN wanted
   bool watch_write_ = false; // plain: EPOLLOUT wanted (kernel buffer was full)
-  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
-  std::unique_ptr<std::uint8_t[]> tls_buffer_;
+  // TLS connections keep their Asio socket and stream here; plain ones
+  // hold only fd_ (smaller idle sessions: no socket object, no TLS buffer).
+  struct TlsState {
+    TlsState(tcp::socket s, asio::ssl::context& ctx);
+    tcp::socket socket;
+    asio::ssl::stream<tcp::socket&> stream;
+    std::unique_ptr<std::uint8_t[]> buffer;
+  };
+  std::unique_ptr<TlsState> tls_;
   State state_ = State::handshake;
   bool opened_ = false;              // on_open delivered (so on_close is owed)
   bool reading_ = false;             // TLS: a read is in flight
@@ -217,6 +223,7 @@ class Connection final : public Session {
   bool flush_scheduled_ = false;
   bool in_read_batch_ = false;       // sends are corked until the batch ends
   bool close_after_flush_ = false;   // shut the transport once output drains
+  bool release_after_flush_ = false; // free the output buffers once the 101 is out
   bool close_sent_ = false;
   bool close_received_ = false;
   std::atomic<bool> closing_{false}; // mirror of state >= closing for other threads
