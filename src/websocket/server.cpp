@@ -390,6 +390,7 @@ std::size_t Server::broadcast_text(std::string_view m) {
 }
 std::size_t Server::room_size(const std::string& room) const { return core_->room_size(room); }
 std::size_t Server::session_count() const noexcept { return core_->open_sessions.load(); }
+std::size_t Server::connection_count() const noexcept { return core_->live_connections.load(); }
 const ServerOptions& Server::options() const noexcept { return core_->options; }
 const std::shared_ptr<ebb::executor::RuntimeExecutor>& Server::executor() const noexcept {
   return core_->executor;

@@ -142,7 +142,11 @@ class Server {
   /// Every open session.
   std::size_t broadcast_text(std::string_view message);
   std::size_t room_size(const std::string& room) const;
+  /// Open sessions (on_open delivered, on_close not yet).
   std::size_t session_count() const noexcept;
+  /// Accepted connections not yet ended, including those still in their
+  /// opening handshake.
+  std::size_t connection_count() const noexcept;
 
   const ServerOptions& options() const noexcept;
   const std::shared_ptr<ebb::executor::RuntimeExecutor>& executor() const noexcept;

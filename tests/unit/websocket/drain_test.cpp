@@ -32,6 +32,18 @@ ServerOptions drain_options() {
   return o;
 }
 
+/// Polls `pred` until it holds or `timeout` passes (for server state that
+/// has no event to wait on).
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = 5s) {
+  auto deadline = Clock::now() + timeout;
+  while (!pred()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
 /// Waits until `n` sessions are open (on_open counted).
 struct OpenCounter {
   std::mutex m;
@@ -137,7 +149,9 @@ TEST(Drain, UpgradeDuringTheDrainGets503AndNewConnectionsAreRefused) {
   // Accepted before the drain, request not finished yet.
   TestClient late(ws.port());
   late.write_raw("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n");
-  std::thread stopper([&] { ws.stop(); });
+  // It must be accepted (not still in the backlog) before the drain starts.
+  ASSERT_TRUE(eventually([&] { return ws.connection_count() == 2; }));
+  std::jthread stopper([&] { ws.stop(); });
   // The live session is told; hold the drain open by not answering yet.
   auto notice = live.read_frame();
   ASSERT_TRUE(notice);
@@ -175,7 +189,7 @@ TEST(Drain, PeersThatNeverAnswerAreForcedAtTheDeadline) {
   silent.upgrade();
   ASSERT_TRUE(opened.wait_for(2));
   auto start = Clock::now();
-  std::thread stopper([&] { ws.stop(); });
+  std::jthread stopper([&] { ws.stop(); });
   // `good` answers; `silent` reads nothing and never answers.
   ASSERT_TRUE(good.read_frame());  // notice
   auto close = good.read_frame();
@@ -221,7 +235,7 @@ TEST(Drain, PeerThatClosesOnEofIsCountedAsClosedByPeer) {
   auto c = std::make_unique<TestClient>(ws.port());
   c->upgrade();
   ASSERT_TRUE(opened.wait_for(1));
-  std::thread stopper([&] { ws.stop(); });
+  std::jthread stopper([&] { ws.stop(); });
   ASSERT_TRUE(c->read_frame());  // notice
   ASSERT_TRUE(c->read_frame());  // Close 1001
   EXPECT_TRUE(c->wait_eof());    // the server half-closed after its Close
@@ -246,7 +260,7 @@ TEST(Drain, SecondRequestForcesAtOnce) {
   silent.upgrade();
   ASSERT_TRUE(opened.wait_for(1));
   auto start = Clock::now();
-  std::thread stopper([&] { ws.stop(); });
+  std::jthread stopper([&] { ws.stop(); });
   ASSERT_TRUE(silent.read_frame());  // notice: the drain is under way
   ws.force_async();                  // "second SIGTERM"
   ws.force_async();
@@ -290,7 +304,7 @@ TEST(Drain, ReconnectStormControlSpreadsClosesAndDelays) {
   // One reader per client, so each arrival time is its own.
   std::vector<Clock::duration> arrivals(n, Clock::duration::max());
   std::vector<std::uint16_t> codes(n, 0);
-  std::vector<std::thread> readers;
+  std::vector<std::jthread> readers;
   for (int i = 0; i < n; ++i)
     readers.emplace_back([&, i] {
       auto close = clients[i]->read_frame(3s);
@@ -314,7 +328,7 @@ TEST(Drain, StopWithoutSessionsReturnsPromptlyAndEveryApiIsIdempotent) {
   Server ws(drain_options());
   ws.start();
   auto start = Clock::now();
-  std::vector<std::thread> callers;
+  std::vector<std::jthread> callers;
   for (int i = 0; i < 4; ++i)
     callers.emplace_back([&, i] {
       if (i % 2) ws.stop_async(); else ws.stop();

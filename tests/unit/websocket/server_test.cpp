@@ -358,7 +358,7 @@ TEST(Server, SendFromAnotherThreadKeepsOrder) {
   c.upgrade();
   ASSERT_TRUE(s.events.wait([&] { return s.events.opened.size() == 1; }));
   SessionPtr session = s.events.opened[0];
-  std::thread sender([&] {
+  std::jthread sender([&] {
     for (int i = 0; i < 1000; ++i) session->send_text(std::to_string(i));
   });
   for (int i = 0; i < 1000; ++i) {
@@ -396,7 +396,7 @@ TEST(Server, StopClosesEverySessionWith1001) {
   a.upgrade();
   b.upgrade();
   ASSERT_TRUE(s.events.wait([&] { return s.events.opened.size() == 2; }));
-  std::thread stopper([&] { s.ws.stop(); });
+  std::jthread stopper([&] { s.ws.stop(); });
   for (auto* c : {&a, &b}) {
     auto f = c->read_frame();
     ASSERT_TRUE(f);
