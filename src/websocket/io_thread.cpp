@@ -143,6 +143,7 @@ void IoThread::begin_drain() {
     std::shuffle(order.begin(), order.end(), std::mt19937_64(std::random_device{}()));
   }
   const auto close_wait_cap = Clock::now() + o.close_wait;
+  std::size_t in_drain = 0;
   for (std::size_t rank = 0; rank < snapshot.size(); ++rank) {
     auto& c = snapshot[order[rank]];
     if (c->in_handshake()) {
@@ -150,12 +151,16 @@ void IoThread::begin_drain() {
       c->limit_handshake_deadline(close_wait_cap);
       continue;
     }
+    // Counted here, on the session's own thread, so the report's "at start"
+    // and its outcomes cover exactly the same sessions.
+    if (c->mark_in_drain()) ++in_drain;
     auto delay = std::chrono::milliseconds(0);
     if (o.shutdown_spread.count() > 0)
       delay = std::chrono::milliseconds(o.shutdown_spread.count() * static_cast<long long>(rank) /
                                         static_cast<long long>(snapshot.size()));
     if (c->begin_drain(delay)) ++drain_closes_pending_;
   }
+  core_.add_drain_sessions(in_drain);
   stopping_ = true;
   if (drain_closes_pending_ == 0) report_drain_closes_done();
   maybe_finish_stop();

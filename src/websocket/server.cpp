@@ -101,11 +101,10 @@ void ServerCore::post_stop() noexcept {
   try {
     drain_started_at_ = Clock::now();
     drain_deadline_ = drain_started_at_ + options.shutdown_timeout;
-    drain_at_start_ = open_sessions.load();
     threads_notifying_ = static_cast<unsigned>(threads_.size());
     state.store(LifecycleState::draining);
     log::logger()->info("drain started: {} sessions, deadline {} ms, close wait {} ms",
-                        drain_at_start_.load(), options.shutdown_timeout.count(),
+                        open_sessions.load(), options.shutdown_timeout.count(),
                         options.close_wait.count());
     // Stop admitting first (thread 0 owns the acceptor), then tell every
     // session, on all I/O threads at once.

@@ -551,11 +551,17 @@ void Connection::after_flush() {
 
 void Connection::close(std::uint16_t code, std::string_view reason) {
   if (!on_owner_thread()) {
-    if (is_closing()) return;
+    // Flag first: sends from other threads now return `closing` instead of
+    // queueing behind a Close that is about to be posted.
+    if (closing_.exchange(true, std::memory_order_acq_rel)) return;
     asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(shared_from_this()),
-                                   code, r = std::string(reason)] { self->close(code, r); });
+                                   code, r = std::string(reason)] { self->close_local(code, r); });
     return;
   }
+  close_local(code, reason);
+}
+
+void Connection::close_local(std::uint16_t code, std::string_view reason) {
   if (state_ == State::handshake) return finish(close_code::abnormal, "closed during handshake");
   if (state_ != State::open) return;
   start_close(code, reason, true);
@@ -588,6 +594,7 @@ void Connection::shutdown_now() {
       std::lock_guard lock(fd_mutex_);
       if (fd_ < 0) return;
       forced_ = true;  // the owner may see EOF before the posted call below
+      closing_.store(true, std::memory_order_release);
       ::shutdown(fd_, SHUT_RDWR);
     }
     asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(shared_from_this())] {
@@ -739,7 +746,7 @@ void Connection::finish(std::uint16_t code, std::string_view reason) {
   auto outcome = forced_            ? ServerCore::Outcome::forced
                  : close_received_ ? ServerCore::Outcome::clean
                                    : ServerCore::Outcome::by_peer;
-  core_->connection_ended(opened_, outcome);
+  core_->connection_ended(in_drain_, outcome);
   thread_.remove(this);
 }
 

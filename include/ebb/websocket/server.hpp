@@ -50,7 +50,7 @@ struct DrainReport {
   std::size_t sessions_at_start = 0;
   std::size_t closed_cleanly = 0;   ///< the peer answered our Close (full handshake)
   std::size_t closed_by_peer = 0;   ///< the peer closed TCP without answering our Close
-  std::size_t forced = 0;           ///< cut by close_wait, the deadline or force_async()
+  std::size_t forced = 0;           ///< cut by close_wait, the deadline, force_async() or shutdown_now()
   std::chrono::milliseconds duration{0};  ///< from stop_async() to the last session's end
   /// True when no session had to be forced.
   bool clean() const noexcept { return forced == 0; }

@@ -153,6 +153,11 @@ class Connection final : public Session {
   /// Deadline or second signal: transport down now, counted as forced.
   void force();
   bool in_handshake() const noexcept { return state_ == State::handshake; }
+  /// Counts this opened session in the drain report; false if not opened.
+  bool mark_in_drain() noexcept {
+    in_drain_ = opened_ && state_ != State::closed;
+    return in_drain_;
+  }
   void limit_handshake_deadline(Clock::time_point t) {
     if (deadline_ > t) deadline_ = t;
   }
@@ -182,6 +187,7 @@ class Connection final : public Session {
 
   SendStatus send(codec::Opcode op, std::string_view message);
   SendStatus send_local(codec::Opcode op, std::string_view message);
+  void close_local(std::uint16_t code, std::string_view reason);
   void start_close(std::uint16_t code, std::string_view reason, bool wait_for_peer);
   void read_tls();
   void stop_reading();
@@ -236,6 +242,7 @@ class Connection final : public Session {
   bool awaiting_pong_ = false;
   std::atomic<bool> forced_{false};  // ended by close_wait expiry, deadline or force
   bool drain_close_pending_ = false; // spread drain: Close 1001 due at drain_close_at_
+  bool in_drain_ = false;            // counted in the drain report (see begin_drain)
   Clock::time_point drain_close_at_{};
 
   std::string handshake_buf_;
@@ -303,6 +310,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   void connection_ended(bool opened, Outcome outcome);
   /// Called by each IoThread once all of its drain Closes are queued.
   void thread_drain_closes_done();
+  void add_drain_sessions(std::size_t n) { drain_at_start_.fetch_add(n); }
   bool draining() const noexcept { return stop_requested.load(std::memory_order_acquire); }
   std::atomic<bool> force_requested{false};
 
