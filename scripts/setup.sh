@@ -17,7 +17,7 @@ DEB_PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-websockets openssl
-  libwebsocketpp-dev valgrind strace
+  libwebsocketpp-dev valgrind strace golang-go golang-github-gorilla-websocket-dev
 )
 
 missing=()

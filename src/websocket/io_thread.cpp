@@ -36,15 +36,14 @@ IoThread::IoThread(ServerCore& core, unsigned index)
 
 IoThread::~IoThread() { join(); }
 
-void IoThread::watch(int fd, Connection* c, bool want_read, bool want_write) {
+void IoThread::watch(int fd, Connection* c, bool want_read, bool want_write, bool add) {
   epoll_event ev{};
   ev.events = (want_read ? EPOLLIN | EPOLLRDHUP : 0u) | (want_write ? EPOLLOUT : 0u);
   ev.data.ptr = c;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  if (::epoll_ctl(epoll_fd_, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) != 0)
+    log::logger()->error("epoll_ctl({}) on fd {}: {}", add ? "ADD" : "MOD", fd,
+                         std::generic_category().message(errno));
 }
-
-void IoThread::unwatch(int fd) { ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
 
 void IoThread::arm_ready_wait() {
   epoll_watch_->async_wait(asio::posix::stream_descriptor::wait_read,

@@ -86,7 +86,7 @@ void Connection::start() {
                           });
     return;
   }
-  thread_.watch(fd_, this, true, false);
+  thread_.watch(fd_, this, true, false, /*add=*/true);
 }
 
 // ---------------------------------------------------------------- reads ---
@@ -611,6 +611,10 @@ void Connection::shutdown_now() {
 bool Connection::begin_drain(std::chrono::milliseconds delay) {
   if (state_ != State::open) return false;  // already closing: it ends by itself
   const auto& o = core_->options;
+  // Corked like a read batch: the notice and the Close leave in one write
+  // (10,000 sessions: one sendmsg each, not two, and no Close waits behind
+  // every other session's notice).
+  in_read_batch_ = true;
   if (!o.shutdown_notice.empty()) {
     std::string notice = o.shutdown_notice;
     static constexpr std::string_view placeholder = "{reconnect_ms}";
@@ -619,15 +623,20 @@ bool Connection::begin_drain(std::chrono::milliseconds delay) {
          pos = notice.find(placeholder, pos + ms.size()))
       notice.replace(pos, placeholder.size(), ms);
     send_local(codec::Opcode::text, notice);
-    if (state_ != State::open) return false;  // the notice overflowed the queue
   }
-  if (delay.count() <= 0) {
-    start_close(close_code::going_away, "server shutting down", true);
-    return false;
+  bool scheduled = false;
+  if (state_ == State::open) {  // not closed by a notice over the queue cap
+    if (delay.count() <= 0) {
+      start_close(close_code::going_away, "server shutting down", true);
+    } else {
+      drain_close_pending_ = true;
+      drain_close_at_ = Clock::now() + delay;
+      scheduled = true;
+    }
   }
-  drain_close_pending_ = true;
-  drain_close_at_ = Clock::now() + delay;
-  return true;
+  in_read_batch_ = false;
+  flush();
+  return scheduled;
 }
 
 void Connection::force() {
@@ -716,8 +725,7 @@ void Connection::finish(std::uint16_t code, std::string_view reason) {
       tls_->socket.cancel(ec);
       tls_->socket.close(ec);
     } else if (fd_ >= 0) {
-      thread_.unwatch(fd_);
-      ::close(fd_);
+      ::close(fd_);  // also leaves the epoll set: the descriptor is not shared
     }
     fd_ = -1;
   }

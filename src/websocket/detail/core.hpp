@@ -86,8 +86,7 @@ class IoThread {
   void begin_stop();
 
   // The thread's epoll set of plain sockets (level-triggered).
-  void watch(int fd, Connection* c, bool want_read, bool want_write);
-  void unwatch(int fd);
+  void watch(int fd, Connection* c, bool want_read, bool want_write, bool add = false);
 
  private:
   void arm_ready_wait();
