@@ -152,17 +152,8 @@ PORT=${PORT:-9320}
 export DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-35}
 ECHO_K=${ECHO_K:-1}
 ECHO_LEAD=${ECHO_LEAD:-1}
-SHARED=$(cd "${SHARED_BENCH:-$ROOT/../shared/bench}" 2>/dev/null && pwd) || SHARED=${SHARED_BENCH:-}
+source "$ROOT/bench/common.sh"
 
-die() { echo "run_drain: $*" >&2; exit 1; }
-
-find_peers_dir() {
-  local d
-  for d in "${PEERS_DIR:-}" "$BUILD/bench" "$ROOT/build/bench/bench"; do
-    [ -n "$d" ] && [ -x "$d/beast_echo" ] && [ -x "$d/wsload" ] && { (cd "$d" && pwd); return 0; }
-  done
-  return 1
-}
 
 [ -x "$SHARED/runbench.sh" ] || die "no runbench.sh in $SHARED (set SHARED_BENCH)"
 PEERS=$(find_peers_dir) || die "beast_echo/wsload not built; run:

@@ -28,18 +28,9 @@ REP=${REP:-3}
 TESTS=${TESTS:-"e100k16 e100k1 e1000s1k idle10k"}
 SERVERS=${SERVERS:-"ebb beast websocketpp node-ws"}
 PORT=${PORT:-9300}
-SHARED=$(cd "${SHARED_BENCH:-$ROOT/../shared/bench}" 2>/dev/null && pwd) || SHARED=${SHARED_BENCH:-}
+source "$ROOT/bench/common.sh"
 PY=/usr/bin/python3
 
-die() { echo "run_echo: $*" >&2; exit 1; }
-
-find_peers_dir() {
-  local d
-  for d in "${PEERS_DIR:-}" "$BUILD/bench" "$ROOT/build/bench/bench"; do
-    [ -n "$d" ] && [ -x "$d/beast_echo" ] && [ -x "$d/wsload" ] && { (cd "$d" && pwd); return 0; }
-  done
-  return 1
-}
 
 [ -x "$SHARED/runbench.sh" ] || die "no runbench.sh in $SHARED (set SHARED_BENCH)"
 PEERS=$(find_peers_dir) || die "beast_echo/wsload not built; run:

@@ -27,18 +27,9 @@ SERVERS=${SERVERS:-"ebb beast websocketpp node-ws"}
 KS=${KS:-"16 1"}
 TOOLS=${TOOLS:-"callgrind strace"}
 PORT=${PORT:-9310}
-SHARED=$(cd "${SHARED_BENCH:-$ROOT/../shared/bench}" 2>/dev/null && pwd) || SHARED=${SHARED_BENCH:-}
+source "$ROOT/bench/common.sh"
 NODE_CALLGRIND=${NODE_CALLGRIND:-1}
 
-die() { echo "run_icount: $*" >&2; exit 1; }
-
-find_peers_dir() {
-  local d
-  for d in "${PEERS_DIR:-}" "$BUILD/bench" "$ROOT/build/bench/bench"; do
-    [ -n "$d" ] && [ -x "$d/beast_echo" ] && [ -x "$d/wsload" ] && { (cd "$d" && pwd); return 0; }
-  done
-  return 1
-}
 
 [ -x "$SHARED/icount.sh" ] || die "no icount.sh in $SHARED (set SHARED_BENCH)"
 PEERS=$(find_peers_dir) || die "beast_echo/wsload not built (see bench/README.md)"
