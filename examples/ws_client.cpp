@@ -23,8 +23,10 @@ int main(int argc, char** argv) {
   options.reconnect = false;
   std::vector<std::string> to_send;
   for (int i = 2; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--reconnect")) options.reconnect = true;
-    else if (!std::strcmp(argv[i], "--send") && i + 1 < argc) to_send.push_back(argv[++i]);
+    if (!std::strcmp(argv[i], "--reconnect"))
+      options.reconnect = true;
+    else if (!std::strcmp(argv[i], "--send") && i + 1 < argc)
+      to_send.push_back(argv[++i]);
     else {
       std::fprintf(stderr, "ws_client: unknown argument %s\n", argv[i]);
       return 1;
@@ -45,7 +47,8 @@ int main(int argc, char** argv) {
     client.on_message([&](std::string_view m, bool binary) {
       say(binary ? "binary " + std::to_string(m.size()) + " bytes" : "message " + std::string(m));
     });
-    client.on_error([&](std::error_code, std::string_view what) { say("error " + std::string(what)); });
+    client.on_error(
+        [&](std::error_code, std::string_view what) { say("error " + std::string(what)); });
     bool done = false;
     client.on_close([&](std::uint16_t code, std::string_view reason) {
       say("close " + std::to_string(code) + " " + std::string(reason));

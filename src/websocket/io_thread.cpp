@@ -2,11 +2,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <system_error>
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <numeric>
 #include <random>
+#include <system_error>
 
 #include "log/log.hpp"
 #include "websocket/detail/core.hpp"

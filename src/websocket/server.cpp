@@ -24,9 +24,9 @@ ServerCore::ServerCore(ServerOptions opts, std::shared_ptr<ebb::executor::Runtim
   policy.deflate = options.deflate;
   if (options.tls.enabled()) {
     tls_context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-    tls_context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                             asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                             asio::ssl::context::no_tlsv1_1);
+    tls_context->set_options(asio::ssl::context::default_workarounds |
+                             asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                             asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
     boost::system::error_code ec;
     tls_context->use_certificate_chain_file(options.tls.cert_file, ec);
     if (ec)
@@ -43,7 +43,8 @@ ServerCore::~ServerCore() = default;
 
 void ServerCore::start() {
   if (started.exchange(true)) throw std::logic_error("ebb::websocket::Server::start called twice");
-  unsigned n = options.io_threads ? options.io_threads : std::max(1u, std::thread::hardware_concurrency());
+  unsigned n =
+      options.io_threads ? options.io_threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) threads_.push_back(std::make_unique<IoThread>(*this, i));
   auto& ctx = threads_[0]->context();
   boost::system::error_code ec;
@@ -55,7 +56,8 @@ void ServerCore::start() {
   acceptor_->set_option(tcp::acceptor::reuse_address(true));
   acceptor_->bind(ep, ec);
   if (ec)
-    throw std::system_error(ec, "cannot listen on " + options.host + ":" + std::to_string(options.port));
+    throw std::system_error(
+        ec, "cannot listen on " + options.host + ":" + std::to_string(options.port));
   acceptor_->listen(asio::socket_base::max_listen_connections);
   bound_port = acceptor_->local_endpoint().port();
   do_accept();
@@ -72,8 +74,8 @@ void ServerCore::do_accept() {
   IoThread& target = *threads_[next_thread_];
   next_thread_ = (next_thread_ + 1) % threads_.size();
   acceptor_->async_accept(
-      target.context(),
-      [this, self = shared_from_this(), &target](const boost::system::error_code& ec, tcp::socket s) {
+      target.context(), [this, self = shared_from_this(), &target](
+                            const boost::system::error_code& ec, tcp::socket s) {
         if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
         if (!ec) {
           live_connections.fetch_add(1, std::memory_order_acq_rel);
@@ -156,15 +158,22 @@ void ServerCore::thread_drain_closes_done() {
 void ServerCore::connection_ended(bool opened, Outcome outcome) {
   if (draining() && opened) {
     switch (outcome) {
-      case Outcome::clean: drain_clean_.fetch_add(1); break;
-      case Outcome::by_peer: drain_by_peer_.fetch_add(1); break;
-      case Outcome::forced: drain_forced_.fetch_add(1); break;
+      case Outcome::clean:
+        drain_clean_.fetch_add(1);
+        break;
+      case Outcome::by_peer:
+        drain_by_peer_.fetch_add(1);
+        break;
+      case Outcome::forced:
+        drain_forced_.fetch_add(1);
+        break;
     }
   }
   if (live_connections.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (!stop_posted.load() || drain_done_posted_.exchange(true)) return;
-  drain_duration_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           Clock::now() - drain_started_at_).count();
+  drain_duration_ms_ =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - drain_started_at_)
+          .count();
   // The last session is gone: stop the progress timer so thread 0 can end.
   asio::post(threads_[0]->context(), [self = shared_from_this()] {
     if (self->drain_timer_) self->drain_timer_->cancel();
@@ -301,7 +310,9 @@ std::size_t ServerCore::broadcast_to_room(const std::string& room, codec::Opcode
 std::size_t ServerCore::broadcast_all(codec::Opcode op, std::string_view msg) {
   auto frame = encode_shared(op, msg);
   for (auto& t : threads_) {
-    auto run = [frame, t = t.get()] { t->for_each_open([&](Connection& c) { c.enqueue_shared(frame); }); };
+    auto run = [frame, t = t.get()] {
+      t->for_each_open([&](Connection& c) { c.enqueue_shared(frame); });
+    };
     if (t->is_current())
       run();
     else
@@ -353,11 +364,16 @@ DrainReport Server::drain_report() const { return core_->drain_report(); }
 
 const char* to_string(LifecycleState s) noexcept {
   switch (s) {
-    case LifecycleState::starting: return "starting";
-    case LifecycleState::ready: return "ready";
-    case LifecycleState::draining: return "draining";
-    case LifecycleState::closing: return "closing";
-    case LifecycleState::stopped: return "stopped";
+    case LifecycleState::starting:
+      return "starting";
+    case LifecycleState::ready:
+      return "ready";
+    case LifecycleState::draining:
+      return "draining";
+    case LifecycleState::closing:
+      return "closing";
+    case LifecycleState::stopped:
+      return "stopped";
   }
   return "unknown";
 }

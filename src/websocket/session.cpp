@@ -11,16 +11,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <cerrno>
-
 #include <array>
-#include <cstring>
-#include <span>
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <span>
 
 #include "ebb/executor/runtime_executor.hpp"
 #include "log/log.hpp"
@@ -37,7 +35,9 @@ constexpr auto idle_release_after = std::chrono::seconds(1);
 }  // namespace
 
 Connection::TlsState::TlsState(tcp::socket s, asio::ssl::context& ctx)
-    : socket(std::move(s)), stream(socket, ctx), buffer(new std::uint8_t[IoThread::read_buffer_size]) {}
+    : socket(std::move(s)),
+      stream(socket, ctx),
+      buffer(new std::uint8_t[IoThread::read_buffer_size]) {}
 
 Connection::Connection(std::uint64_t id, IoThread& thread, std::shared_ptr<ServerCore> core,
                        tcp::socket socket)
@@ -78,12 +78,12 @@ void Connection::start() {
   if (core_->draining()) limit_handshake_deadline(last_received_ + core_->options.close_wait);
   if (tls()) {
     auto self = std::static_pointer_cast<Connection>(shared_from_this());
-    tls_->stream.async_handshake(asio::ssl::stream_base::server,
-                          [self](const boost::system::error_code& ec) {
-                            if (self->state_ == State::closed) return;
-                            if (ec) return self->finish(close_code::abnormal, "TLS handshake failed");
-                            self->read_tls();
-                          });
+    tls_->stream.async_handshake(
+        asio::ssl::stream_base::server, [self](const boost::system::error_code& ec) {
+          if (self->state_ == State::closed) return;
+          if (ec) return self->finish(close_code::abnormal, "TLS handshake failed");
+          self->read_tls();
+        });
     return;
   }
   thread_.watch(fd_, this, true, false, /*add=*/true);
@@ -107,8 +107,7 @@ void Connection::on_readable() {
   if (n <= 0) {  // EOF or reset: the transport is gone
     if (state_ == State::closing && (close_received_ || close_sent_))
       return finish(close_code_, close_reason_);
-    return finish(close_code::abnormal,
-                  n == 0 ? "peer closed the connection" : "connection reset");
+    return finish(close_code::abnormal, n == 0 ? "peer closed the connection" : "connection reset");
   }
   last_received_ = Clock::now();
   awaiting_pong_ = false;
@@ -148,7 +147,8 @@ void Connection::read_tls() {
         self->reading_ = false;
         if (self->state_ == State::closed) return;
         if (ec) {
-          if (self->state_ == State::closing) return self->finish(self->close_code_, self->close_reason_);
+          if (self->state_ == State::closing)
+            return self->finish(self->close_code_, self->close_reason_);
           return self->finish(close_code::abnormal, "TLS read failed");
         }
         self->carry_size_ = 0;
@@ -202,11 +202,10 @@ void Connection::process_handshake(std::uint8_t* data, std::size_t size) {
   if (result.deflate) {
     limits.allow_rsv1 = true;
     const auto& p = *result.deflate;
-    deflater_ = std::make_unique<deflate::Deflater>(p.server_max_window_bits,
-                                                    p.server_no_context_takeover,
-                                                    core_->options.deflate.level);
-    inflater_ = std::make_unique<deflate::Inflater>(p.client_max_window_bits,
-                                                    p.client_no_context_takeover);
+    deflater_ = std::make_unique<deflate::Deflater>(
+        p.server_max_window_bits, p.server_no_context_takeover, core_->options.deflate.level);
+    inflater_ =
+        std::make_unique<deflate::Inflater>(p.client_max_window_bits, p.client_no_context_takeover);
     deflate_min_size_ = core_->options.deflate.min_size;
   }
   parser_.emplace(codec::Role::server, limits, *this);
@@ -358,7 +357,9 @@ void Connection::on_protocol_error(std::uint16_t code, std::string_view reason) 
 
 // ---------------------------------------------------------------- sends ---
 
-SendStatus Connection::send_text(std::string_view message) { return send(codec::Opcode::text, message); }
+SendStatus Connection::send_text(std::string_view message) {
+  return send(codec::Opcode::text, message);
+}
 SendStatus Connection::send_binary(std::string_view message) {
   return send(codec::Opcode::binary, message);
 }
@@ -379,8 +380,8 @@ SendStatus Connection::send(codec::Opcode op, std::string_view message) {
     });
     return SendStatus::dropped;
   }
-  asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(shared_from_this()), op,
-                                 msg = std::string(message)] {
+  asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(shared_from_this()),
+                                 op, msg = std::string(message)] {
     self->cross_thread_bytes_.fetch_sub(msg.size(), std::memory_order_relaxed);
     self->send_local(op, msg);
   });
@@ -597,9 +598,8 @@ void Connection::shutdown_now() {
       closing_.store(true, std::memory_order_release);
       ::shutdown(fd_, SHUT_RDWR);
     }
-    asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(shared_from_this())] {
-      self->shutdown_now();
-    });
+    asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(
+                                       shared_from_this())] { self->shutdown_now(); });
     return;
   }
   if (state_ == State::closed) return;
@@ -701,7 +701,8 @@ void Connection::sweep(Clock::time_point now) {
   if (o.ping_interval.count() <= 0) return;
   if (awaiting_pong_) {
     if (now - ping_sent_at_ >= o.pong_timeout) {
-      core_->report_error(*this, make_error_code(error::pong_timeout), "no pong within pong_timeout");
+      core_->report_error(*this, make_error_code(error::pong_timeout),
+                          "no pong within pong_timeout");
       finish(close_code::abnormal, "pong timeout");
     }
     return;
@@ -751,7 +752,7 @@ void Connection::finish(std::uint16_t code, std::string_view reason) {
     drain_close_pending_ = false;
     thread_.drain_close_issued();
   }
-  auto outcome = forced_            ? ServerCore::Outcome::forced
+  auto outcome = forced_           ? ServerCore::Outcome::forced
                  : close_received_ ? ServerCore::Outcome::clean
                                    : ServerCore::Outcome::by_peer;
   core_->connection_ended(in_drain_, outcome);

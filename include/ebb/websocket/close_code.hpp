@@ -9,13 +9,13 @@ namespace ebb::websocket {
 /// applications may use any valid code (3000-4999 are theirs).
 namespace close_code {
 inline constexpr std::uint16_t normal = 1000;
-inline constexpr std::uint16_t going_away = 1001;       ///< server draining / page left
+inline constexpr std::uint16_t going_away = 1001;  ///< server draining / page left
 inline constexpr std::uint16_t protocol_error = 1002;
 inline constexpr std::uint16_t unsupported_data = 1003;
-inline constexpr std::uint16_t no_status = 1005;        ///< never sent: "Close had no code"
-inline constexpr std::uint16_t abnormal = 1006;         ///< never sent: "no Close at all"
-inline constexpr std::uint16_t invalid_payload = 1007;  ///< bad UTF-8
-inline constexpr std::uint16_t policy_violation = 1008; ///< also: slow consumer
+inline constexpr std::uint16_t no_status = 1005;         ///< never sent: "Close had no code"
+inline constexpr std::uint16_t abnormal = 1006;          ///< never sent: "no Close at all"
+inline constexpr std::uint16_t invalid_payload = 1007;   ///< bad UTF-8
+inline constexpr std::uint16_t policy_violation = 1008;  ///< also: slow consumer
 inline constexpr std::uint16_t message_too_big = 1009;
 inline constexpr std::uint16_t mandatory_extension = 1010;
 inline constexpr std::uint16_t internal_error = 1011;

@@ -25,12 +25,18 @@
 #include "ebb/websocket/options.hpp"
 #include "ebb/websocket/session.hpp"
 
-namespace ebb::config { class Config; }
-namespace ebb::executor { class RuntimeExecutor; }
+namespace ebb::config {
+class Config;
+}
+namespace ebb::executor {
+class RuntimeExecutor;
+}
 
 namespace ebb::websocket {
 
-namespace detail { class ServerCore; }
+namespace detail {
+class ServerCore;
+}
 
 /// Where the server is in its life (DESIGN.md §2). Moves only forward.
 enum class LifecycleState {
@@ -45,12 +51,12 @@ const char* to_string(LifecycleState s) noexcept;
 /// How a drain went. Counts only sessions that were open when it began or
 /// opened after it (none can: upgrades during a drain get 503).
 struct DrainReport {
-  bool happened = false;            ///< a drain was started
-  bool force_requested = false;     ///< force_async() (a second signal) or the deadline
+  bool happened = false;         ///< a drain was started
+  bool force_requested = false;  ///< force_async() (a second signal) or the deadline
   std::size_t sessions_at_start = 0;
-  std::size_t closed_cleanly = 0;   ///< the peer answered our Close (full handshake)
-  std::size_t closed_by_peer = 0;   ///< the peer closed TCP without answering our Close
-  std::size_t forced = 0;           ///< cut by close_wait, the deadline, force_async() or shutdown_now()
+  std::size_t closed_cleanly = 0;  ///< the peer answered our Close (full handshake)
+  std::size_t closed_by_peer = 0;  ///< the peer closed TCP without answering our Close
+  std::size_t forced = 0;  ///< cut by close_wait, the deadline, force_async() or shutdown_now()
   std::chrono::milliseconds duration{0};  ///< from stop_async() to the last session's end
   /// True when no session had to be forced.
   bool clean() const noexcept { return forced == 0; }

@@ -112,7 +112,7 @@ class IoThread {
   int epoll_fd_ = -1;
   std::unique_ptr<asio::posix::stream_descriptor> epoll_watch_;  // Asio's view of epoll_fd_
   bool stopping_ = false;
-  bool quiesced_ = false;  // waits cancelled after the last connection left
+  bool quiesced_ = false;                 // waits cancelled after the last connection left
   std::size_t drain_closes_pending_ = 0;  // spread mode: Closes not yet sent
   bool drain_reported_ = false;           // told the core all Closes are out
   void report_drain_closes_done();
@@ -128,7 +128,8 @@ struct OutSegment {
 
 class Connection final : public Session {
  public:
-  Connection(std::uint64_t id, IoThread& thread, std::shared_ptr<ServerCore> core, tcp::socket socket);
+  Connection(std::uint64_t id, IoThread& thread, std::shared_ptr<ServerCore> core,
+             tcp::socket socket);
   ~Connection() override;
 
   // Session API (any thread).
@@ -208,10 +209,10 @@ class Connection final : public Session {
 
   IoThread& thread_;
   std::shared_ptr<ServerCore> core_;
-  std::mutex fd_mutex_;    // guards fd_ against close vs cross-thread shutdown_now
+  std::mutex fd_mutex_;  // guards fd_ against close vs cross-thread shutdown_now
   int fd_ = -1;
-  bool watch_read_ = true;   // plain: EPOLLIN wanted
-  bool watch_write_ = false; // plain: EPOLLOUT wanted (kernel buffer was full)
+  bool watch_read_ = true;    // plain: EPOLLIN wanted
+  bool watch_write_ = false;  // plain: EPOLLOUT wanted (kernel buffer was full)
   // TLS connections keep their Asio socket and stream here; plain ones
   // hold only fd_ (smaller idle sessions: no socket object, no TLS buffer).
   struct TlsState {
@@ -222,26 +223,26 @@ class Connection final : public Session {
   };
   std::unique_ptr<TlsState> tls_;
   State state_ = State::handshake;
-  bool opened_ = false;              // on_open delivered (so on_close is owed)
-  bool reading_ = false;             // TLS: a read is in flight
-  bool writing_ = false;             // a write wait/operation is in progress
+  bool opened_ = false;   // on_open delivered (so on_close is owed)
+  bool reading_ = false;  // TLS: a read is in flight
+  bool writing_ = false;  // a write wait/operation is in progress
   bool flush_scheduled_ = false;
-  bool in_read_batch_ = false;       // sends are corked until the batch ends
-  bool close_after_flush_ = false;   // shut the transport once output drains
-  bool release_after_flush_ = false; // free the output buffers once the 101 is out
+  bool in_read_batch_ = false;        // sends are corked until the batch ends
+  bool close_after_flush_ = false;    // shut the transport once output drains
+  bool release_after_flush_ = false;  // free the output buffers once the 101 is out
   bool close_sent_ = false;
   bool close_received_ = false;
-  std::atomic<bool> closing_{false}; // mirror of state >= closing for other threads
+  std::atomic<bool> closing_{false};  // mirror of state >= closing for other threads
   std::atomic<std::size_t> cross_thread_bytes_{0};
   std::uint16_t close_code_ = close_code::abnormal;
   std::string close_reason_;
-  Clock::time_point deadline_{};     // handshake timeout / close wait (by state)
+  Clock::time_point deadline_{};  // handshake timeout / close wait (by state)
   Clock::time_point last_received_{};
   Clock::time_point ping_sent_at_{};
   bool awaiting_pong_ = false;
-  std::atomic<bool> forced_{false};  // ended by close_wait expiry, deadline or force
-  bool drain_close_pending_ = false; // spread drain: Close 1001 due at drain_close_at_
-  bool in_drain_ = false;            // counted in the drain report (see begin_drain)
+  std::atomic<bool> forced_{false};   // ended by close_wait expiry, deadline or force
+  bool drain_close_pending_ = false;  // spread drain: Close 1001 due at drain_close_at_
+  bool in_drain_ = false;             // counted in the drain report (see begin_drain)
   Clock::time_point drain_close_at_{};
 
   std::string handshake_buf_;
@@ -252,8 +253,8 @@ class Connection final : public Session {
   std::unique_ptr<deflate::Inflater> inflater_;
   std::size_t deflate_min_size_ = 0;
 
-  std::string out_;                  // owned output bytes
-  std::vector<OutSegment> segments_; // output in order
+  std::string out_;                   // owned output bytes
+  std::vector<OutSegment> segments_;  // output in order
   std::size_t queued_bytes_ = 0;
 };
 
@@ -320,7 +321,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   void drain_tick();
   void schedule_drain_tick();
 
-  Clock::time_point drain_started_at_{};              // written before the drain is posted
+  Clock::time_point drain_started_at_{};  // written before the drain is posted
   Clock::time_point drain_deadline_{};
   std::atomic<std::int64_t> drain_duration_ms_{-1};
   std::atomic<std::size_t> drain_at_start_{0}, drain_clean_{0}, drain_by_peer_{0}, drain_forced_{0};
@@ -338,7 +339,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::mutex join_mutex_;
 
   mutable std::mutex rooms_mutex_;
-  std::unordered_map<std::string, std::unordered_map<std::uint64_t, std::shared_ptr<Connection>>> rooms_;
+  std::unordered_map<std::string, std::unordered_map<std::uint64_t, std::shared_ptr<Connection>>>
+      rooms_;
 };
 
 }  // namespace ebb::websocket::detail

@@ -331,7 +331,10 @@ TEST(Drain, StopWithoutSessionsReturnsPromptlyAndEveryApiIsIdempotent) {
   std::vector<std::jthread> callers;
   for (int i = 0; i < 4; ++i)
     callers.emplace_back([&, i] {
-      if (i % 2) ws.stop_async(); else ws.stop();
+      if (i % 2)
+        ws.stop_async();
+      else
+        ws.stop();
     });
   for (auto& t : callers) t.join();
   ws.stop();
