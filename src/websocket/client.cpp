@@ -889,29 +889,32 @@ Client::~Client() {
   stop();
 }
 
+namespace {
+// Handlers are members of the client thread's state: set them there.
+template <class Impl, class Handler>
+void post_set_handler(Impl* impl, Handler Impl::*member, Handler h) {
+  asio::post(impl->ctx_,
+             [impl, member, h = std::move(h)]() mutable { impl->*member = std::move(h); });
+}
+}  // namespace
+
 void Client::on_open(OpenHandler h) {
-  asio::post(impl_->ctx_,
-             [i = impl_.get(), h = std::move(h)]() mutable { i->on_open_ = std::move(h); });
+  post_set_handler(impl_.get(), &Impl::on_open_, std::move(h));
 }
 void Client::on_message(MessageHandler h) {
-  asio::post(impl_->ctx_,
-             [i = impl_.get(), h = std::move(h)]() mutable { i->on_message_ = std::move(h); });
+  post_set_handler(impl_.get(), &Impl::on_message_, std::move(h));
 }
 void Client::on_close(CloseHandler h) {
-  asio::post(impl_->ctx_,
-             [i = impl_.get(), h = std::move(h)]() mutable { i->on_close_ = std::move(h); });
+  post_set_handler(impl_.get(), &Impl::on_close_, std::move(h));
 }
 void Client::on_error(ErrorHandler h) {
-  asio::post(impl_->ctx_,
-             [i = impl_.get(), h = std::move(h)]() mutable { i->on_error_ = std::move(h); });
+  post_set_handler(impl_.get(), &Impl::on_error_, std::move(h));
 }
 void Client::on_resume(ResumeHandler h) {
-  asio::post(impl_->ctx_,
-             [i = impl_.get(), h = std::move(h)]() mutable { i->on_resume_ = std::move(h); });
+  post_set_handler(impl_.get(), &Impl::on_resume_, std::move(h));
 }
 void Client::on_reconnect(ReconnectHandler h) {
-  asio::post(impl_->ctx_,
-             [i = impl_.get(), h = std::move(h)]() mutable { i->on_reconnect_ = std::move(h); });
+  post_set_handler(impl_.get(), &Impl::on_reconnect_, std::move(h));
 }
 
 void Client::connect() {

@@ -173,27 +173,13 @@ void Connection::process_handshake(std::uint8_t* data, std::size_t size) {
   if (result.status == handshake::Status::rejected) {
     log::logger()->debug("session {} from {}: upgrade rejected with {}: {}", id_, remote_endpoint_,
                          result.http_status, result.error);
-    out_.append(result.response);
-    segments_.push_back({nullptr, 0, out_.size()});
-    queued_bytes_ += result.response.size();
-    state_ = State::closing;
-    closing_.store(true, std::memory_order_release);
-    close_after_flush_ = true;
-    deadline_ = Clock::now() + core_->options.close_wait;
-    return;
+    return reject_upgrade(result.response);
   }
   if (core_->stop_requested.load(std::memory_order_acquire)) {
     // Draining: no new sessions (the listener is already closed; this one
     // was accepted just before).
-    auto resp = handshake::error_response(503, "server is shutting down", "Retry-After: 1\r\n");
-    out_.append(resp);
-    segments_.push_back({nullptr, 0, out_.size()});
-    queued_bytes_ += resp.size();
-    state_ = State::closing;
-    closing_.store(true, std::memory_order_release);
-    close_after_flush_ = true;
-    deadline_ = Clock::now() + core_->options.close_wait;
-    return;
+    return reject_upgrade(
+        handshake::error_response(503, "server is shutting down", "Retry-After: 1\r\n"));
   }
   target_ = std::move(result.target);
   subprotocol_ = std::move(result.subprotocol);
@@ -230,6 +216,18 @@ void Connection::process_handshake(std::uint8_t* data, std::size_t size) {
   // Frames pipelined behind the request head.
   if (!rest.empty() && state_ == State::open)
     process_frames(reinterpret_cast<std::uint8_t*>(rest.data()), rest.size());
+}
+
+// Sends an HTTP error response instead of the 101, then closes the
+// connection once it is written (bounded by close_wait).
+void Connection::reject_upgrade(std::string_view response) {
+  out_.append(response);
+  segments_.push_back({nullptr, 0, out_.size()});
+  queued_bytes_ += response.size();
+  state_ = State::closing;
+  closing_.store(true, std::memory_order_release);
+  close_after_flush_ = true;
+  deadline_ = Clock::now() + core_->options.close_wait;
 }
 
 void Connection::process_frames(std::uint8_t* data, std::size_t size) {

@@ -193,6 +193,7 @@ class Connection final : public Session {
   void stop_reading();
   void update_watch();
   void process_handshake(std::uint8_t* data, std::size_t size);
+  void reject_upgrade(std::string_view response);
   void process_frames(std::uint8_t* data, std::size_t size);
   void deliver_text(std::string_view text);
   void append_frame(codec::Opcode op, std::string_view payload, bool rsv1 = false);
