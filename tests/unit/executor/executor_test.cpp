@@ -11,42 +11,17 @@
 #include <vector>
 
 #include "ebb/executor/runtime_executor.hpp"
+#include "unit/support/wait.hpp"
 
 namespace {
+
+using ebb::test::Counter;
+using ebb::test::eventually;
+using ebb::test::kDeadline;
 
 using ebb::executor::RuntimeExecutor;
 using ebb::executor::StopMode;
 using namespace std::chrono_literals;
-
-/// Generous bound for anything that should happen "at once"; only reached
-/// when the code under test is broken.
-constexpr auto kDeadline = 10s;
-
-/// A counter that threads can wait on with a deadline.
-class Counter {
- public:
-  void add(int n = 1) {
-    {
-      std::lock_guard lock(mutex_);
-      value_ += n;
-    }
-    cv_.notify_all();
-  }
-  /// True when the value reached `target` before the deadline.
-  bool wait_for(int target, std::chrono::milliseconds timeout = kDeadline) {
-    std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, timeout, [&] { return value_ >= target; });
-  }
-  int value() {
-    std::lock_guard lock(mutex_);
-    return value_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  int value_ = 0;
-};
 
 /// A gate tasks block on until the test opens it.
 class Gate {
@@ -68,18 +43,6 @@ class Gate {
   std::condition_variable cv_;
   bool open_ = false;
 };
-
-/// Waits until `pred` holds or the deadline passes (for state without a
-/// notification hook, e.g. the executor's own counters).
-template <typename Pred>
-bool eventually(Pred pred) {
-  const auto until = std::chrono::steady_clock::now() + kDeadline;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
 
 TEST(RuntimeExecutor, RunsPostedTasks) {
   Counter done;

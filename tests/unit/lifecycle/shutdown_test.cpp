@@ -18,54 +18,21 @@
 #include <vector>
 
 #include "ebb/executor/runtime_executor.hpp"
+#include "unit/support/wait.hpp"
 
 namespace {
+
+using ebb::test::Counter;
+using ebb::test::eventually;
+using ebb::test::kDeadline;
 
 using ebb::lifecycle::Shutdown;
 using ebb::lifecycle::Source;
 using ebb::lifecycle::WorkGuard;
 using namespace std::chrono_literals;
 
-/// Generous bound for anything that should happen "at once"; only reached
-/// when the code under test is broken.
-constexpr auto kDeadline = 10s;
 /// How long a negative check ("still blocked") waits.
 constexpr auto kStillBlocked = 100ms;
-
-/// A counter that threads can wait on with a deadline.
-class Counter {
- public:
-  void add() {
-    std::lock_guard lock(mutex_);
-    ++value_;
-    cv_.notify_all();
-  }
-  bool wait_for(int target, std::chrono::milliseconds timeout = kDeadline) {
-    std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, timeout, [&] { return value_ >= target; });
-  }
-  int value() {
-    std::lock_guard lock(mutex_);
-    return value_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  int value_ = 0;
-};
-
-/// Polls `condition` until it holds or the deadline passes (for state that
-/// has no wait API, e.g. signal_count()).
-template <typename Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout = kDeadline) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 // Signals that reach no Shutdown land here instead of killing the test.
 std::atomic<int> g_fallback_signals{0};

@@ -9,11 +9,13 @@
 #include <set>
 #include <thread>
 
+#include "unit/support/wait.hpp"
 #include "unit/websocket/test_client.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using ebb::test::eventually;
 using ebb::test::TestClient;
 using ebb::websocket::DrainReport;
 using ebb::websocket::LifecycleState;
@@ -30,18 +32,6 @@ ServerOptions drain_options() {
   o.shutdown_notice = R"({"type":"server.shutdown","payload":{"reconnect_ms":{reconnect_ms}}})";
   o.shutdown_reconnect = 500ms;
   return o;
-}
-
-/// Polls `pred` until it holds or `timeout` passes (for server state that
-/// has no event to wait on).
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = Clock::now() + timeout;
-  while (!pred()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
 }
 
 /// Waits until `n` sessions are open (on_open counted).
@@ -150,7 +140,7 @@ TEST(Drain, UpgradeDuringTheDrainGets503AndNewConnectionsAreRefused) {
   TestClient late(ws.port());
   late.write_raw("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n");
   // It must be accepted (not still in the backlog) before the drain starts.
-  ASSERT_TRUE(eventually([&] { return ws.connection_count() == 2; }));
+  ASSERT_TRUE(eventually([&] { return ws.connection_count() == 2; }, 5s));
   std::jthread stopper([&] { ws.stop(); });
   // The live session is told; hold the drain open by not answering yet.
   auto notice = live.read_frame();
