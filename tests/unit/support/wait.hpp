@@ -14,11 +14,11 @@ inline constexpr std::chrono::milliseconds kDeadline{10000};
 /// A counter that threads can wait on with a deadline.
 class Counter {
  public:
+  // Notifies under the lock: a waiter that sees the new value may return and
+  // destroy the Counter at once, so nothing may touch it after the unlock.
   void add(int n = 1) {
-    {
-      std::lock_guard lock(mutex_);
-      value_ += n;
-    }
+    std::lock_guard lock(mutex_);
+    value_ += n;
     cv_.notify_all();
   }
   /// True when the value reached `target` before the timeout.
