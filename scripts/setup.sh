@@ -16,8 +16,8 @@ DEB_PACKAGES=(
   libssl-dev zlib1g-dev libsqlite3-dev libspdlog-dev libfmt-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-websockets openssl
-  libwebsocketpp-dev valgrind strace golang-go golang-github-gorilla-websocket-dev
+  python3 python3-websockets openssl prometheus
+  libwebsocketpp-dev valgrind strace wrk golang-go golang-github-gorilla-websocket-dev
 )
 
 missing=()

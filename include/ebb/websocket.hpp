@@ -1,5 +1,8 @@
 #pragma once
-// The WebSocket part of ebb: server, sessions, client.
+// The WebSocket part of ebb: server, sessions, client, message store.
+#include "ebb/store/message_store.hpp"
+#include "ebb/store/sqlite_message_store.hpp"
+#include "ebb/websocket/attached_runtime.hpp"
 #include "ebb/websocket/client.hpp"
 #include "ebb/websocket/close_code.hpp"
 #include "ebb/websocket/error.hpp"

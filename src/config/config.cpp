@@ -1,5 +1,6 @@
 #include "ebb/config/config.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -9,6 +10,8 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+
+#include "config/shutdown_timeout.hpp"
 
 namespace ebb::config {
 namespace {
@@ -336,3 +339,15 @@ std::vector<std::string> Config::get_list(const std::string& key,
 }
 
 }  // namespace ebb::config
+
+namespace ebb::config::detail {
+
+std::chrono::milliseconds shutdown_timeout_from(const Config& cfg, std::chrono::milliseconds def) {
+  auto raw = cfg.raw("SHUTDOWN_TIMEOUT");
+  if (raw && !raw->empty() &&
+      std::all_of(raw->begin(), raw->end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::chrono::seconds(cfg.get_int("SHUTDOWN_TIMEOUT", 30, 0, 86400));
+  return cfg.get_duration("SHUTDOWN_TIMEOUT", def);
+}
+
+}  // namespace ebb::config::detail

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <thread>
 
+#include "config/shutdown_timeout.hpp"
 #include "ebb/config/config.hpp"
 
 namespace ebb::websocket {
@@ -77,17 +78,6 @@ std::optional<Problem> check_timers(const ServerOptions& o) {
     return Problem{"close_wait", "WEBSOCKET_CLOSE_WAIT_MS", "must not be negative"};
   }
   return std::nullopt;
-}
-
-// SHUTDOWN_TIMEOUT has no unit in its name, and operators write "30" for
-// thirty seconds; a plain number is therefore seconds here, not ms.
-std::chrono::milliseconds shutdown_timeout_from(const ebb::config::Config& cfg,
-                                                std::chrono::milliseconds def) {
-  auto raw = cfg.raw("SHUTDOWN_TIMEOUT");
-  if (raw && !raw->empty() &&
-      std::all_of(raw->begin(), raw->end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::chrono::seconds(cfg.get_int("SHUTDOWN_TIMEOUT", 30, 0, 86400));
-  return cfg.get_duration("SHUTDOWN_TIMEOUT", def);
 }
 
 std::optional<Problem> check_drain(const ServerOptions& o) {
@@ -183,7 +173,7 @@ ServerOptions ServerOptions::from_config(const ebb::config::Config& cfg) {
   o.ping_interval = cfg.get_duration("WEBSOCKET_PING_INTERVAL_MS", o.ping_interval);
   o.pong_timeout = cfg.get_duration("WEBSOCKET_PONG_TIMEOUT_MS", o.pong_timeout);
   o.close_wait = cfg.get_duration("WEBSOCKET_CLOSE_WAIT_MS", o.close_wait);
-  o.shutdown_timeout = shutdown_timeout_from(cfg, o.shutdown_timeout);
+  o.shutdown_timeout = ebb::config::detail::shutdown_timeout_from(cfg, o.shutdown_timeout);
   o.shutdown_notice = cfg.get_string("WEBSOCKET_SHUTDOWN_NOTICE", o.shutdown_notice);
   o.shutdown_reconnect = cfg.get_duration("WEBSOCKET_SHUTDOWN_RECONNECT_MS", o.shutdown_reconnect);
   o.shutdown_spread = cfg.get_duration("WEBSOCKET_SHUTDOWN_SPREAD_MS", o.shutdown_spread);

@@ -2,6 +2,9 @@
 // I/O threads, rooms and broadcasts, stop.
 #include "ebb/websocket/server.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
 #include <stdexcept>
 
@@ -46,6 +49,18 @@ void ServerCore::start() {
   unsigned n =
       options.io_threads ? options.io_threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) threads_.push_back(std::make_unique<IoThread>(*this, i));
+  if (external_listener) {
+    // Single-port model: connections arrive through adopt() from ebb::App.
+    for (auto& t : threads_) t->start();
+    state.store(LifecycleState::ready);
+    ready.store(true);
+    if (stop_requested.load()) post_stop();
+    log::logger()->info(
+        "websocket server serving connections handed over by the HTTP app ({} I/O "
+        "thread{})",
+        n, n == 1 ? "" : "s");
+    return;
+  }
   auto& ctx = threads_[0]->context();
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(options.host, ec);
@@ -93,6 +108,40 @@ void ServerCore::do_accept() {
       });
 }
 
+void ServerCore::adopt(int fd, std::string received) {
+  {
+    std::lock_guard lock(adopt_mutex_);
+    if (ready.load() && !stop_posted.load() && !stop_requested.load()) {
+      live_connections.fetch_add(1, std::memory_order_acq_rel);
+      IoThread& target = *threads_[next_adopt_thread_++ % threads_.size()];
+      auto id = next_id_.fetch_add(1, std::memory_order_relaxed);
+      asio::post(target.context(), [self = shared_from_this(), &target, fd, id,
+                                    received = std::move(received)]() mutable {
+        sockaddr_storage addr{};
+        socklen_t len = sizeof addr;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+        tcp::socket s(target.context());
+        boost::system::error_code ec;
+        s.assign(addr.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+        if (ec) {
+          ::close(fd);
+          self->connection_ended(false, Outcome::by_peer);
+          return;
+        }
+        auto c = std::make_shared<Connection>(id, target, self, std::move(s), /*tls=*/false);
+        target.add(c);
+        c->start_adopted(std::move(received));
+      });
+      return;
+    }
+  }
+  // Not serving (not started, draining or stopped): answer like a late
+  // upgrade on our own listener would be answered, then close.
+  auto response = handshake::error_response(503, "server is shutting down", "Retry-After: 1\r\n");
+  (void)!::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::close(fd);
+}
+
 void ServerCore::stop_async() noexcept {
   if (stop_requested.exchange(true)) return;
   if (ready.load()) post_stop();
@@ -112,11 +161,14 @@ void ServerCore::post_stop() noexcept {
     // session, on all I/O threads at once.
     asio::post(threads_[0]->context(), [self = shared_from_this()] {
       boost::system::error_code ec;
-      self->acceptor_->close(ec);
+      if (self->acceptor_) self->acceptor_->close(ec);
       if (self->live_connections.load() == 0) return;  // nothing to wait for
       self->drain_timer_ = std::make_unique<asio::steady_timer>(self->threads_[0]->context());
       self->schedule_drain_tick();
     });
+    // Under adopt_mutex_: an adopt() that saw no stop has posted its
+    // connection already, so the drain below finds it (FIFO per thread).
+    std::lock_guard lock(adopt_mutex_);
     for (auto& t : threads_) asio::post(t->context(), [t = t.get()] { t->begin_drain(); });
   } catch (const std::exception& e) {
     log::logger()->error("stop_async: {}", e.what());
@@ -352,6 +404,10 @@ void Server::set_binary_view_handler(MessageViewHandler h) { core_->on_binary_vi
 void Server::set_binary_string_handler(MessageHandler h) { core_->on_binary_string = std::move(h); }
 
 void Server::start() { core_->start(); }
+void Server::use_external_listener() noexcept { core_->external_listener = true; }
+void Server::adopt_connection(int native_socket, std::string received) {
+  core_->adopt(native_socket, std::move(received));
+}
 std::uint16_t Server::port() const noexcept { return core_->bound_port.load(); }
 void Server::stop_async() noexcept { core_->stop_async(); }
 void Server::stop() {

@@ -40,14 +40,14 @@ Connection::TlsState::TlsState(tcp::socket s, asio::ssl::context& ctx)
       buffer(new std::uint8_t[IoThread::read_buffer_size]) {}
 
 Connection::Connection(std::uint64_t id, IoThread& thread, std::shared_ptr<ServerCore> core,
-                       tcp::socket socket)
+                       tcp::socket socket, bool allow_tls)
     : Session(id), thread_(thread), core_(std::move(core)) {
   boost::system::error_code ec;
   auto ep = socket.remote_endpoint(ec);
   if (!ec) remote_endpoint_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   socket.set_option(tcp::no_delay(true), ec);  // corking is ours, not Nagle's
   socket.non_blocking(true, ec);
-  if (core_->tls_context) {
+  if (core_->tls_context && allow_tls) {
     fd_ = socket.native_handle();
     tls_ = std::make_unique<TlsState>(std::move(socket), *core_->tls_context);
   } else {
@@ -87,6 +87,15 @@ void Connection::start() {
     return;
   }
   thread_.watch(fd_, this, true, false, /*add=*/true);
+}
+
+void Connection::start_adopted(std::string received) {
+  start();
+  if (received.empty()) return;
+  in_read_batch_ = true;
+  process_handshake(reinterpret_cast<std::uint8_t*>(received.data()), received.size());
+  in_read_batch_ = false;
+  if (state_ != State::closed) flush();
 }
 
 // ---------------------------------------------------------------- reads ---

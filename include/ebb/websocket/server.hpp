@@ -115,7 +115,17 @@ class Server {
   /// Bind and serve on the I/O threads. Returns once listening; throws
   /// std::system_error if the address cannot be bound. Once only.
   void start();
-  /// The bound port (useful with port 0). Valid after start().
+  /// Single-port model (ebb::App::ws calls it): start() opens no listener;
+  /// connections arrive through adopt_connection(). Before start().
+  void use_external_listener() noexcept;
+  /// Takes ownership of an accepted, non-blocking plain TCP socket whose
+  /// bytes received so far are `received` (an HTTP upgrade request first).
+  /// The server answers the upgrade, serves and drains the session like one
+  /// it accepted itself. When it is not serving (not started, draining,
+  /// stopped) it answers 503 and closes the socket. Any thread.
+  void adopt_connection(int native_socket, std::string received);
+  /// The bound port (useful with port 0). Valid after start(); 0 with an
+  /// external listener.
   std::uint16_t port() const noexcept;
   /// Start the graceful drain; never blocks; idempotent; safe from any
   /// thread, any callback and a signal-watching thread. The drain: close the

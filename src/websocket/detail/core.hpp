@@ -128,8 +128,10 @@ struct OutSegment {
 
 class Connection final : public Session {
  public:
+  /// `allow_tls` false: plain even when the server has TLS (a connection
+  /// handed over by the HTTP app has done its TLS, if any, already).
   Connection(std::uint64_t id, IoThread& thread, std::shared_ptr<ServerCore> core,
-             tcp::socket socket);
+             tcp::socket socket, bool allow_tls = true);
   ~Connection() override;
 
   // Session API (any thread).
@@ -142,6 +144,9 @@ class Connection final : public Session {
 
   // Owner thread only.
   void start();  // begin reading the handshake
+  /// start() for a socket handed over by the HTTP app: `received` holds the
+  /// upgrade request (and anything the client sent after it).
+  void start_adopted(std::string received);
   /// The socket is readable / writable (plain connections; from IoThread).
   void on_readable();
   void on_writable();
@@ -266,6 +271,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   ~ServerCore();
 
   void start();
+  /// A plain, accepted socket from ebb::App (Server::adopt_connection).
+  void adopt(int fd, std::string received);
+  bool external_listener = false;  // no acceptor: connections come via adopt()
   void stop_async() noexcept;
   void force_async() noexcept;
   void join();
@@ -338,6 +346,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::atomic<std::uint64_t> next_id_{1};
   unsigned next_thread_ = 0;
   std::mutex join_mutex_;
+  std::mutex adopt_mutex_;             // orders adopt() posts before the drain's posts
+  std::size_t next_adopt_thread_ = 0;  // under adopt_mutex_
 
   mutable std::mutex rooms_mutex_;
   std::unordered_map<std::string, std::unordered_map<std::uint64_t, std::shared_ptr<Connection>>>

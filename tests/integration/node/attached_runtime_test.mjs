@@ -1,0 +1,218 @@
+// Process-level lifecycle of examples/attached_runtime: an ebb::App and a
+// WebSocket server under one AttachedRuntime, stopped by SIGTERM, observed
+// from outside with clients nobody here wrote (Node's http, net and ws).
+// Checks DESIGN.md §2: readiness turns 503 at once while the listener stays
+// open for the readiness grace, then new connections are refused; in-flight
+// requests finish with Connection: close; every WebSocket client gets Close
+// 1001; the exit status says whether the drain was clean (0) or forced (3);
+// a second SIGTERM forces at once.
+//
+//   ATTACHED_RUNTIME=build/x/examples/attached_runtime node --test attached_runtime_test.mjs
+//   EBB_WS_ON_APP_PORT=1 ...   # single-port model: WebSocket at ws://127.0.0.1:<SERVER_PORT>/ws
+import assert from 'node:assert/strict';
+import {describe, test} from 'node:test';
+
+import {STEP_MS, TEST_MS} from './harness.mjs';
+import {
+  freePort,
+  httpGet,
+  httpRequest,
+  isReady,
+  Program,
+  programPath,
+  stubbornClient,
+  tcpProbe,
+  waitFor,
+  withProgram,
+} from './programs.mjs';
+
+const BIN = programPath('ATTACHED_RUNTIME');
+const SINGLE_PORT = process.env.EBB_WS_ON_APP_PORT === '1';
+const MODE = SINGLE_PORT ? 'single port (/ws on the app)' : 'two ports';
+const GRACE_MS = 600;
+
+/**
+ * Starts attached_runtime on free ports and waits until /health/ready says
+ * 200. HTTP_IO_THREADS=1 makes "a later request on another connection was
+ * answered" prove that an earlier one was read (one epoll loop, FIFO).
+ */
+async function start(env = {}) {
+  for (let attempt = 1;; attempt++) {
+    const httpPort = await freePort();
+    const wsPort = SINGLE_PORT ? 0 : await freePort();
+    const p = new Program(BIN, {
+      env: {
+        SERVER_PORT: String(httpPort),
+        WEBSOCKET_PORT: String(wsPort),
+        HTTP_IO_THREADS: '1',
+        ...(SINGLE_PORT ? {EBB_WS_ON_APP_PORT: '1'} : {}),
+        ...env,
+      },
+    });
+    await waitFor(async () => !p.running || (await isReady(httpPort)), 10000,
+                  `${p.name} to be ready on ${httpPort}`)
+        .catch((e) => {
+          p.kill();
+          e.message += p.tail();
+          throw e;
+        });
+    if (p.running) {
+      p.httpPort = httpPort;
+      p.wsPort = wsPort;
+      p.wsUrl = SINGLE_PORT ? `ws://127.0.0.1:${httpPort}/ws` : `ws://127.0.0.1:${wsPort}/`;
+      return p;
+    }
+    const exit = await p.exited;
+    // Someone took the free port in between: try other ports.
+    if (exit.code === 1 && /cannot listen/.test(p.stderr) && attempt < 3) continue;
+    assert.fail(`${p.name} exited at start-up (${JSON.stringify(exit)})${p.tail()}`);
+  }
+}
+
+/** n open WebSocket clients, each proven to work by an echo. */
+async function connectClients(p, n) {
+  const clients = await Promise.all(Array.from({length: n}, () => p.connect(p.wsUrl)));
+  await Promise.all(clients.map((c, i) => c.echoText(`hello from client ${i}`)));
+  return clients;
+}
+
+/**
+ * GET /slow?ms=... on its own connection, in flight on the server when this
+ * returns: a later request on another connection has been answered.
+ */
+async function startSlowRequest(p, ms, deadlineMs) {
+  const slow = httpRequest(p.httpPort, `/slow?ms=${ms}`, {ms: deadlineMs});
+  // Settled either way; inspected by the caller (no unhandled rejection).
+  const outcome = slow.response.then((r) => ({response: r}), (error) => ({error}));
+  await slow.sent;
+  assert.equal((await httpGet(p.httpPort, '/health/ready')).status, 200,
+                'ready before the drain');
+  return outcome;
+}
+
+/** Polls new connections until the listener refuses them; returns when. */
+async function waitRefused(port, ms) {
+  await waitFor(async () => (await tcpProbe(port)) === 'ECONNREFUSED', ms,
+                `new connections to ${port} to be refused`);
+  return Date.now();
+}
+
+describe(`attached_runtime, ${MODE}`, () => {
+  test('SIGTERM: readiness 503 during the grace, then refused; slow request ' +
+           'finishes with Connection: close; 20 clients get 1001; exit 0',
+       {timeout: TEST_MS}, async () => {
+         const p = await start({SHUTDOWN_READINESS_GRACE_MS: String(GRACE_MS)});
+         await withProgram(p, async () => {
+           const clients = await connectClients(p, 20);
+           const slow = await startSlowRequest(p, 1500, 10000);
+
+           const t0 = Date.now();
+           p.signal('SIGTERM');
+
+           // A NEW connection during the grace: served, but not ready.
+           let ready;
+           await waitFor(async () => {
+             ready = await httpGet(p.httpPort, '/health/ready');
+             return ready.status === 503;
+           }, GRACE_MS, `/health/ready to answer 503 within the ${GRACE_MS} ms grace`);
+           assert.equal(ready.headers.connection, 'close', 'a response during the drain keeps ' +
+                                                           'no connection alive');
+           assert.ok(Date.now() - t0 < GRACE_MS, 'the 503 came after the grace');
+
+           // New WebSocket upgrades are refused during the drain.
+           const late = await p.connect(p.wsUrl).then(() => 'opened', (e) => e.code || e.message);
+           if (SINGLE_PORT)
+             assert.match(String(late), /503/, `late upgrade on the app port: ${late}`);
+           else
+             assert.ok(/ECONNREFUSED|503/.test(String(late)), `late upgrade: ${late}`);
+
+           // After the grace: the HTTP listener is closed.
+           const refusedAt = await waitRefused(p.httpPort, 5000);
+           assert.ok(refusedAt - t0 >= GRACE_MS - 50,
+                     `listener closed ${refusedAt - t0} ms after SIGTERM, grace ${GRACE_MS} ms`);
+
+           // Every WebSocket client got Close 1001 (Going Away).
+           const infos = await Promise.all(clients.map((c) => c.waitClosed(STEP_MS)));
+           for (const [i, info] of infos.entries())
+             assert.equal(info.code, 1001, `client ${i}: close ${info.code} '${info.reason}'`);
+
+           // The in-flight request finished, and told the client to go.
+           const {response, error} = await slow;
+           assert.ok(!error, `slow request failed: ${error && error.message}`);
+           assert.equal(response.status, 200);
+           assert.equal(response.headers.connection, 'close');
+           assert.match(response.body, /slept 1500 ms/);
+
+           const exit = await p.exitWithin(8000);
+           assert.deepEqual(exit, {code: 0, signal: null}, `not a clean exit${p.tail()}`);
+           assert.ok(Date.now() - t0 < 1500 + 4000, `exit ${Date.now() - t0} ms after SIGTERM`);
+         });
+       });
+
+  test('a request past SHUTDOWN_TIMEOUT is cut at the deadline; exit 3 within ~2 s',
+       {timeout: TEST_MS}, async () => {
+         const p = await start({SHUTDOWN_TIMEOUT: '1'});
+         await withProgram(p, async () => {
+           const clients = await connectClients(p, 2);
+           const slow = await startSlowRequest(p, 5000, 10000);
+           const t0 = Date.now();
+           p.signal('SIGTERM');
+           for (const c of clients) await c.expectClose(1001);
+
+           const {response, error} = await slow;
+           const cutAfter = Date.now() - t0;
+           assert.ok(error, `the slow request was answered (${response && response.status}), ` +
+                                'expected its connection cut at the deadline');
+           assert.match(String(error.code || error.message), /ECONNRESET|socket hang up|aborted/);
+           assert.ok(cutAfter >= 900 && cutAfter < 2500, `cut ${cutAfter} ms after SIGTERM`);
+
+           const exit = await p.exitWithin(5000);
+           const took = Date.now() - t0;
+           assert.deepEqual(exit, {code: 3, signal: null}, `expected the forced status${p.tail()}`);
+           assert.ok(took < 2500, `exit ${took} ms after SIGTERM, SHUTDOWN_TIMEOUT 1 s`);
+         });
+       });
+
+  test('a second SIGTERM forces at once: slow request cut, exit 3', {timeout: TEST_MS},
+       async () => {
+         const p = await start({SHUTDOWN_TIMEOUT: '60'});
+         await withProgram(p, async () => {
+           const clients = await connectClients(p, 2);
+           const slow = await startSlowRequest(p, 5000, 15000);
+           p.signal('SIGTERM');
+           // The drain has begun once the listener is closed (no grace here).
+           await waitRefused(p.httpPort, 5000);
+           for (const c of clients) await c.expectClose(1001);
+           const t0 = Date.now();
+           p.signal('SIGTERM');
+           const {error} = await slow;
+           assert.ok(error, 'the slow request was answered; expected it cut by the force');
+           const exit = await p.exitWithin(5000);
+           const took = Date.now() - t0;
+           assert.deepEqual(exit, {code: 3, signal: null}, `expected the forced status${p.tail()}`);
+           assert.ok(took < 1500, `forced exit took ${took} ms`);
+         });
+       });
+
+  test('a second SIGTERM forces while only a WebSocket client holds the drain',
+       {timeout: TEST_MS}, async () => {
+         const p = await start({SHUTDOWN_TIMEOUT: '60', WEBSOCKET_CLOSE_WAIT_MS: '60000'});
+         await withProgram(p, async () => {
+           const port = SINGLE_PORT ? p.httpPort : p.wsPort;
+           const stubborn = await stubbornClient(port, SINGLE_PORT ? '/ws' : '/');
+           p.signal('SIGTERM');
+           await waitFor(stubborn.sawClose1001, STEP_MS, 'Close 1001 to the stubborn client');
+           // The HTTP side has nothing in flight: it is done long before the
+           // WebSocket drain, which waits for the stubborn client.
+           await waitRefused(p.httpPort, 5000);
+           const t0 = Date.now();
+           p.signal('SIGTERM');
+           const exit = await p.exitWithin(5000);
+           const took = Date.now() - t0;
+           stubborn.destroy();
+           assert.deepEqual(exit, {code: 3, signal: null},
+                            `expected the forced status, not death by signal${p.tail()}`);
+           assert.ok(took < 1500, `forced exit took ${took} ms`);
+         });
+       });
+});

@@ -1,0 +1,579 @@
+// ebb::App over real sockets: routing, parsing, limits, keep-alive and
+// pipelining, deferred responses, middleware, built-in routes, the drain,
+// the WebSocket hand-over.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <ebb.hpp>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "unit/http/raw_http.hpp"
+#include "unit/support/wait.hpp"
+#include "unit/websocket/test_client.hpp"
+
+namespace {
+
+using ebb::test::Counter;
+using ebb::test::eventually;
+using ebb::test::RawHttp;
+using namespace std::chrono_literals;
+
+ebb::AppOptions test_options() {
+  ebb::AppOptions o;
+  o.host = "127.0.0.1";
+  o.shutdown_timeout = 5s;
+  return o;
+}
+
+// An app listening on a free port, stopped and joined at scope end.
+struct Running {
+  explicit Running(ebb::AppOptions o = test_options()) : app(std::move(o)) {}
+  std::uint16_t start() { return port = app.listen(0); }
+  ~Running() {
+    app.stop();
+    app.wait();
+  }
+  ebb::App app;
+  std::uint16_t port = 0;
+};
+
+TEST(App, RoutesWithParamsAndQuery) {
+  Running r;
+  r.app.get("/users/:id", [](ebb::Request& req, ebb::Response& res) {
+    res.json({{"id", req.param("id")}, {"q", req.query("q")}, {"path", req.path()}});
+  });
+  r.app.get("/users/me", [](ebb::Request&, ebb::Response& res) { res.text("me"); });
+  r.app.get("/files/*",
+            [](ebb::Request& req, ebb::Response& res) { res.text(std::string(req.param("*"))); });
+  r.start();
+  RawHttp c(r.port);
+  auto a = c.roundtrip("GET", "/users/42?q=a%20b+c&x=1");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->status, 200);
+  EXPECT_EQ(a->header("Content-Type"), "application/json");
+  auto v = ebb::json::parse(a->body).as_object();
+  EXPECT_EQ(v["id"].as_string(), "42");
+  EXPECT_EQ(v["q"].as_string(), "a b c");
+  auto me = c.roundtrip("GET", "/users/me");  // literal beats :id
+  ASSERT_TRUE(me);
+  EXPECT_EQ(me->body, "me");
+  auto rest = c.roundtrip("GET", "/files/a/b%2Fc.txt");
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(rest->body, "a/b/c.txt");
+  auto decoded = c.roundtrip("GET", "/users/h%C3%A9llo");
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(ebb::json::parse(decoded->body).as_object()["id"].as_string(), "h\xC3\xA9llo");
+}
+
+TEST(App, NotFoundMethodNotAllowedAndHead) {
+  Running r;
+  r.app.get("/thing", [](ebb::Request&, ebb::Response& res) { res.text("hello"); });
+  r.app.post("/thing",
+             [](ebb::Request& req, ebb::Response& res) { res.text("got " + req.body()); });
+  r.start();
+  RawHttp c(r.port);
+  auto nf = c.roundtrip("GET", "/nothing");
+  ASSERT_TRUE(nf);
+  EXPECT_EQ(nf->status, 404);
+  auto na = c.roundtrip("DELETE", "/thing");
+  ASSERT_TRUE(na);
+  EXPECT_EQ(na->status, 405);
+  EXPECT_EQ(na->header("Allow"), "GET, HEAD, POST");
+  auto head = c.roundtrip("HEAD", "/thing");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->header("Content-Length"), "5");
+  // The HEAD answer had no body: the next response starts right after it.
+  auto post = c.roundtrip("POST", "/thing", {}, "abc");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->body, "got abc");
+}
+
+TEST(App, KeepAliveAndPipeliningInOrderAcrossADeferredResponse) {
+  Running r;
+  auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(1);
+  r.app.get("/n/:n",
+            [](ebb::Request& req, ebb::Response& res) { res.text(std::string(req.param("n"))); });
+  r.app.get("/later", [executor](ebb::Request&, ebb::Response& res) {
+    auto p = res.defer();
+    executor->post([p]() mutable {
+      std::this_thread::sleep_for(50ms);  // the slow work being simulated
+      p.response().text("later");
+      p.send();
+    });
+  });
+  r.start();
+  RawHttp c(r.port);
+  c.send(c.request("GET", "/n/1") + c.request("GET", "/later") + c.request("GET", "/n/2") +
+         c.request("GET", "/n/3"));
+  for (const char* expected : {"1", "later", "2", "3"}) {
+    auto resp = c.read_response();
+    ASSERT_TRUE(resp) << expected;
+    EXPECT_EQ(resp->body, expected);
+    EXPECT_EQ(resp->header("Connection"), "");  // kept alive
+  }
+  executor->stop();
+}
+
+TEST(App, ChunkedRequestBody) {
+  Running r;
+  r.app.post("/echo", [](ebb::Request& req, ebb::Response& res) { res.text(req.body()); });
+  r.start();
+  RawHttp c(r.port);
+  c.send(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n");
+  auto resp = c.read_response();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->body, "hello world");
+}
+
+TEST(App, ExpectContinue) {
+  Running r;
+  r.app.post("/echo", [](ebb::Request& req, ebb::Response& res) { res.text(req.body()); });
+  r.start();
+  RawHttp c(r.port);
+  c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+  // The interim answer comes before the body is sent.
+  ASSERT_TRUE(eventually([&] {
+    c.wait_closed(10ms);
+    return c.buffered().find("100 Continue") != std::string::npos;
+  }));
+  c.send("data");
+  auto resp = c.read_response();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->status, 200);
+  EXPECT_EQ(resp->body, "data");
+}
+
+TEST(App, LimitsHeaderBodyAndSlowHeaders) {
+  auto o = test_options();
+  o.max_header_size = 1024;
+  o.max_body_size = 100;
+  o.header_timeout = 300ms;
+  Running r(o);
+  r.app.post("/echo", [](ebb::Request& req, ebb::Response& res) { res.text(req.body()); });
+  r.start();
+  {
+    RawHttp c(r.port);
+    auto resp = c.roundtrip("GET", "/", "X-Big: " + std::string(2000, 'a') + "\r\n");
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->status, 431);
+    EXPECT_EQ(resp->header("Connection"), "close");
+  }
+  {
+    RawHttp c(r.port);
+    auto resp = c.roundtrip("POST", "/echo", {}, std::string(101, 'x'));
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->status, 413);
+  }
+  {
+    RawHttp c(r.port);
+    c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 3; ++i) c.send("40\r\n" + std::string(64, 'y') + "\r\n");
+    auto resp = c.read_response();
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->status, 413);
+  }
+  {
+    RawHttp c(r.port);
+    c.send("GET / HTTP/1.1\r\nHost: t\r\n");  // and then nothing: slowloris
+    auto resp = c.read_response(false, 5s);
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->status, 408);
+    EXPECT_TRUE(c.wait_closed());
+  }
+  {
+    RawHttp c(r.port);
+    auto resp = c.roundtrip("GET", "no-slash");
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->status, 400);
+  }
+}
+
+TEST(App, HandlerThatThrowsGets500AndTheServerLivesOn) {
+  Running r;
+  r.app.get("/boom", [](ebb::Request&, ebb::Response&) { throw std::runtime_error("kaput"); });
+  r.app.get("/ok", [](ebb::Request&, ebb::Response& res) { res.text("ok"); });
+  r.start();
+  RawHttp c(r.port);
+  auto boom = c.roundtrip("GET", "/boom");
+  ASSERT_TRUE(boom);
+  EXPECT_EQ(boom->status, 500);
+  EXPECT_EQ(boom->body.find("kaput"), std::string::npos);  // no internals leak
+  auto ok = c.roundtrip("GET", "/ok");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST(App, DroppedDeferredResponseAnswers500) {
+  Running r;
+  r.app.get("/drop", [](ebb::Request&, ebb::Response& res) { (void)res.defer(); });
+  r.start();
+  RawHttp c(r.port);
+  auto resp = c.roundtrip("GET", "/drop");
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->status, 500);
+}
+
+TEST(App, MiddlewareBeforeAndAfter) {
+  Running r;
+  r.app.before([](ebb::Request& req, ebb::Response& res) {
+    if (req.header("Authorization") == "let me in") return true;
+    res.status(401).text("no");
+    return false;
+  });
+  r.app.after([](ebb::Request&, ebb::Response& res) { res.header("X-After", "yes"); });
+  r.app.get("/secret", [](ebb::Request&, ebb::Response& res) { res.text("secret"); });
+  r.start();
+  RawHttp c(r.port);
+  auto denied = c.roundtrip("GET", "/secret");
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 401);
+  EXPECT_EQ(denied->header("X-After"), "yes");
+  auto ok = c.roundtrip("GET", "/secret", "Authorization: let me in\r\n");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->body, "secret");
+  EXPECT_EQ(ok->header("X-After"), "yes");
+}
+
+TEST(App, HeaderInjectionIsRefused) {
+  Running r;
+  r.app.get("/inject", [](ebb::Request&, ebb::Response& res) {
+    res.header("X-Evil", "a\r\nSet-Cookie: x=1");
+  });
+  r.start();
+  RawHttp c(r.port);
+  auto resp = c.roundtrip("GET", "/inject");
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->status, 500);
+  EXPECT_EQ(resp->header("Set-Cookie"), "");
+}
+
+TEST(App, StaticFilesThroughTheApp) {
+  auto dir = std::filesystem::temp_directory_path() / ("ebb_static_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "public");
+  std::ofstream(dir / "public" / "index.html") << "<h1>hi</h1>";
+  std::ofstream(dir / "secret.txt") << "top secret";
+  Running r;
+  r.app.static_files("/", dir / "public");
+  r.start();
+  RawHttp c(r.port);
+  auto index = c.roundtrip("GET", "/");
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->status, 200);
+  EXPECT_EQ(index->body, "<h1>hi</h1>");
+  EXPECT_EQ(index->header("Content-Type"), "text/html; charset=utf-8");
+  auto etag = index->header("ETag");
+  ASSERT_FALSE(etag.empty());
+  auto cached = c.roundtrip("GET", "/index.html", "If-None-Match: " + etag + "\r\n");
+  ASSERT_TRUE(cached);
+  EXPECT_EQ(cached->status, 304);
+  for (const char* evil : {"/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt"}) {
+    RawHttp e(r.port);
+    auto resp = e.roundtrip("GET", evil);
+    ASSERT_TRUE(resp) << evil;
+    EXPECT_NE(resp->status, 200) << evil;
+    EXPECT_EQ(resp->body.find("top secret"), std::string::npos) << evil;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(App, HealthAndReadiness) {
+  Running r;
+  r.start();
+  RawHttp c(r.port);
+  auto live = c.roundtrip("GET", "/health/live");
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->status, 200);
+  auto ready = c.roundtrip("GET", "/health/ready");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+}
+
+TEST(App, ReadinessIs503DuringTheGraceAndNewConnectionsAreRefusedAfter) {
+  auto o = test_options();
+  o.readiness_grace = 400ms;
+  Running r(o);
+  r.start();
+  r.app.stop();
+  {
+    RawHttp c(r.port);
+    ASSERT_TRUE(c.connected());
+    auto ready = c.roundtrip("GET", "/health/ready");
+    ASSERT_TRUE(ready);
+    EXPECT_EQ(ready->status, 503);
+    EXPECT_EQ(ready->header("Connection"), "close");
+  }
+  EXPECT_TRUE(eventually([&] { return !RawHttp(r.port).connected(); }));
+}
+
+TEST(App, AdminShutdownNeedsTheToken) {
+  {
+    Running r;  // no token: the route does not exist
+    r.start();
+    RawHttp c(r.port);
+    auto resp = c.roundtrip("POST", "/admin/shutdown");
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->status, 404);
+  }
+  auto o = test_options();
+  o.admin_token = "0123456789abcdef-secret";
+  Running r(o);
+  r.start();
+  RawHttp c(r.port);
+  auto none = c.roundtrip("POST", "/admin/shutdown");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  auto wrong =
+      c.roundtrip("POST", "/admin/shutdown", "Authorization: Bearer 0123456789abcdef-secreT\r\n");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  auto get = c.roundtrip("GET", "/admin/shutdown");
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->status, 405);
+  EXPECT_EQ(r.app.state(), ebb::AppState::ready);
+  auto ok =
+      c.roundtrip("POST", "/admin/shutdown", "Authorization: Bearer 0123456789abcdef-secret\r\n");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 202);
+  EXPECT_EQ(ok->header("Connection"), "close");
+  r.app.wait();
+  EXPECT_EQ(r.app.state(), ebb::AppState::stopped);
+}
+
+TEST(App, DrainFinishesInFlightClosesIdleAndCallsTheShutdownCallbackOnce) {
+  Running r;
+  auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(1);
+  Counter started, callbacks;
+  std::atomic<bool> release{false};
+  r.app.get("/slow", [&, executor](ebb::Request&, ebb::Response& res) {
+    auto p = res.defer();
+    started.add();
+    executor->post([p, &release]() mutable {
+      while (!release.load()) std::this_thread::sleep_for(1ms);
+      p.response().text("done");
+      p.send();
+    });
+  });
+  r.app.set_shutdown_callback([&] { callbacks.add(); });
+  r.start();
+  RawHttp idle(r.port), busy(r.port);
+  ASSERT_TRUE(idle.roundtrip("GET", "/health/live"));  // a served, now idle keep-alive connection
+  busy.send(busy.request("GET", "/slow"));
+  ASSERT_TRUE(started.wait_for(1));
+  r.app.stop();
+  r.app.stop();                     // idempotent
+  EXPECT_TRUE(idle.wait_closed());  // idle keep-alive: closed at once
+  EXPECT_EQ(r.app.state(), ebb::AppState::draining);
+  release = true;
+  auto resp = busy.read_response();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->status, 200);
+  EXPECT_EQ(resp->body, "done");
+  EXPECT_EQ(resp->header("Connection"), "close");
+  r.app.wait();
+  auto report = r.app.drain_report();
+  EXPECT_TRUE(report.clean());
+  EXPECT_EQ(report.in_flight_at_start, 1u);
+  EXPECT_EQ(report.forced, 0u);
+  EXPECT_EQ(callbacks.value(), 1);
+  executor->stop();
+}
+
+TEST(App, DeadlineForcesWhatIsLeft) {
+  auto o = test_options();
+  o.shutdown_timeout = 300ms;
+  Running r(o);
+  std::vector<ebb::PendingResponse> never;  // held, never sent
+  std::mutex m;
+  r.app.get("/never", [&](ebb::Request&, ebb::Response& res) {
+    std::lock_guard lock(m);
+    never.push_back(res.defer());
+  });
+  Counter forced;
+  r.app.set_force_callback([&] { forced.add(); });
+  r.start();
+  RawHttp c(r.port);
+  c.send(c.request("GET", "/never"));
+  ASSERT_TRUE(eventually([&] { return r.app.in_flight() == 1; }));
+  auto t0 = std::chrono::steady_clock::now();
+  r.app.stop();
+  r.app.wait();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_TRUE(c.wait_closed());
+  EXPECT_EQ(r.app.drain_report().forced, 1u);
+  EXPECT_FALSE(r.app.drain_report().clean());
+  EXPECT_EQ(forced.value(), 1);
+  std::lock_guard lock(m);
+  for (auto& p : never) p.send();  // the connection is gone: does nothing
+}
+
+TEST(App, WaitFromAHandlerFailsLoudly) {
+  Running r;
+  std::atomic<bool> threw{false};
+  r.app.get("/wait", [&](ebb::Request&, ebb::Response& res) {
+    try {
+      r.app.wait();
+    } catch (const std::logic_error&) {
+      threw = true;
+    }
+    res.text("ok");
+  });
+  r.start();
+  RawHttp c(r.port);
+  ASSERT_TRUE(c.roundtrip("GET", "/wait"));
+  EXPECT_TRUE(threw.load());
+}
+
+// ---------------------------------------------------- WebSocket hand-over ---
+
+TEST(AppWebSocket, UpgradeOnTheAppPortIsServedAndDrainedByTheServer) {
+  ebb::websocket::ServerOptions wo;
+  wo.host = "127.0.0.1";
+  wo.port = 0;
+  ebb::websocket::Server ws{wo};
+  ws.on_message([](ebb::websocket::Session& s, std::string_view m) { s.send_text(m); });
+  Running r;
+  r.app.ws("/ws", ws);
+  ws.start();
+  EXPECT_EQ(ws.port(), 0);  // no listener of its own
+  r.start();
+
+  ebb::test::TestClient client(r.port);
+  auto head = client.upgrade({}, "/ws");
+  ASSERT_NE(head.find("101"), std::string::npos) << head;
+  client.send_frame(0x1, "hello");
+  auto echo = client.read_frame();
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->payload, "hello");
+  ASSERT_TRUE(eventually([&] { return ws.session_count() == 1; }));
+  EXPECT_EQ(r.app.connection_count(), 0u);  // the app let go of it
+
+  // Not an upgrade: the path speaks WebSocket only.
+  RawHttp plain(r.port);
+  auto resp = plain.roundtrip("GET", "/ws");
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->status, 426);
+
+  // The drain reaches the handed-over session: Close 1001.
+  r.app.set_shutdown_callback([&] { ws.stop_async(); });
+  r.app.stop();
+  auto close = client.read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, 0x8);
+  EXPECT_EQ(close->close_code(), 1001);
+  client.send_close(1001);
+  ws.stop();
+  EXPECT_TRUE(ws.drain_report().clean());
+}
+
+TEST(AppWebSocket, UpgradeAfterTheServerStoppedGets503) {
+  ebb::websocket::ServerOptions wo;
+  wo.host = "127.0.0.1";
+  ebb::websocket::Server ws{wo};
+  Running r;
+  r.app.ws("/ws", ws);
+  ws.start();
+  r.start();
+  ws.stop();
+  ebb::test::TestClient client(r.port);
+  auto head = client.upgrade({}, "/ws");
+  EXPECT_NE(head.find("503"), std::string::npos) << head;
+}
+
+// ------------------------------------------------------- AttachedRuntime ---
+
+TEST(AttachedRuntime, StopAndFinalizeAreIdempotentAndOrdered) {
+  auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(2);
+  ebb::websocket::ServerOptions wo;
+  wo.host = "127.0.0.1";
+  wo.port = 0;
+  ebb::websocket::Server ws{wo, executor};
+  Counter closes_seen_by_executor;
+  // Work a callback posts during the WebSocket drain must still run: the
+  // executor stops only after the server.
+  ws.on_close([&, executor](ebb::websocket::Session&, std::uint16_t, std::string_view) {
+    EXPECT_TRUE(executor->post([&] { closes_seen_by_executor.add(); }));
+  });
+  Running r;
+  auto runtime = std::make_unique<ebb::websocket::AttachedRuntime>(r.app, ws, executor);
+  EXPECT_EQ(ws.state(), ebb::websocket::LifecycleState::ready);  // the constructor started it
+  r.start();
+  std::vector<std::unique_ptr<ebb::test::TestClient>> clients;
+  for (int i = 0; i < 5; ++i) {
+    clients.push_back(std::make_unique<ebb::test::TestClient>(ws.port()));
+    ASSERT_NE(clients.back()->upgrade().find("101"), std::string::npos);
+  }
+  ASSERT_TRUE(eventually([&] { return ws.session_count() == 5; }));
+
+  runtime->request_stop();
+  runtime->request_stop();
+  EXPECT_TRUE(runtime->stop_requested());
+  for (auto& c : clients) {
+    auto f = c->read_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->close_code(), 1001);
+    c->send_close(1001);
+  }
+  r.app.wait();
+  // Several threads finalize at once: one does it, the others wait for it.
+  std::vector<std::thread> finalizers;
+  for (int i = 0; i < 3; ++i) finalizers.emplace_back([&] { runtime->finalize_shutdown(); });
+  for (auto& t : finalizers) t.join();
+  runtime->finalize_shutdown();
+  EXPECT_TRUE(runtime->finalized());
+  EXPECT_EQ(ws.state(), ebb::websocket::LifecycleState::stopped);
+  EXPECT_TRUE(executor->stopped());
+  EXPECT_EQ(closes_seen_by_executor.value(), 5);
+  EXPECT_EQ(executor->rejected_count(), 0u);
+  runtime.reset();  // destructor after finalize: nothing left to do
+}
+
+TEST(AttachedRuntime, DestructorFinalizesAndCallbacksOutliveIt) {
+  auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(1);
+  ebb::websocket::ServerOptions wo;
+  wo.host = "127.0.0.1";
+  wo.port = 0;
+  ebb::websocket::Server ws{wo, executor};
+  Running r;
+  { ebb::websocket::AttachedRuntime runtime{r.app, ws, executor}; }
+  EXPECT_EQ(ws.state(), ebb::websocket::LifecycleState::stopped);
+  EXPECT_TRUE(executor->stopped());
+  // The app's callbacks still point at the runtime's shared state: stopping
+  // the app now must be harmless.
+  r.start();
+  r.app.stop();
+  r.app.wait();
+}
+
+TEST(AttachedRuntime, FinalizeFromAWebSocketCallbackFailsLoudly) {
+  auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(1);
+  ebb::websocket::ServerOptions wo;
+  wo.host = "127.0.0.1";
+  wo.port = 0;
+  ebb::websocket::Server ws{wo, executor};
+  Running r;
+  std::atomic<ebb::websocket::AttachedRuntime*> runtime_ptr{nullptr};
+  std::atomic<bool> threw{false};
+  Counter opened;
+  ws.on_open([&](ebb::websocket::Session&) {  // callbacks go in before start
+    try {
+      runtime_ptr.load()->finalize_shutdown();
+    } catch (const std::logic_error&) {
+      threw = true;
+    }
+    opened.add();
+  });
+  ebb::websocket::AttachedRuntime runtime{r.app, ws, executor};
+  runtime_ptr = &runtime;
+  ebb::test::TestClient c(ws.port());
+  c.upgrade();
+  ASSERT_TRUE(opened.wait_for(1));
+  EXPECT_TRUE(threw.load());
+  EXPECT_FALSE(runtime.finalized());
+}
+
+}  // namespace
