@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <csignal>
 #include <stdexcept>
 
 #include "ebb/lifecycle/shutdown.hpp"
@@ -571,11 +572,16 @@ void App::set_shutdown_callback(std::function<void()> f) {
   core_->shutdown_callback = std::move(f);
 }
 void App::set_force_callback(std::function<void()> f) { core_->force_callback = std::move(f); }
+void App::set_drained_callback(std::function<void()> f) { core_->drained_callback = std::move(f); }
 
 std::uint16_t App::listen(std::uint16_t port) { return core_->listen(port); }
 std::uint16_t App::listen() { return core_->listen(core_->options.port); }
 
 void App::run(std::uint16_t port) {
+  for (int sig : {SIGINT, SIGTERM}) {
+    struct sigaction old {};
+    if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) std::signal(sig, SIG_IGN);
+  }
   ebb::lifecycle::Shutdown shutdown;
   shutdown.capture_signals();
   std::weak_ptr<http::detail::AppCore> weak = core_;
@@ -587,6 +593,7 @@ void App::run(std::uint16_t port) {
   });
   listen(port);
   wait();
+  if (core_->drained_callback) core_->drained_callback();
 }
 void App::run() { run(core_->options.port); }
 void App::wait() { core_->wait(); }

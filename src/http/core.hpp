@@ -222,6 +222,7 @@ class AppCore : public std::enable_shared_from_this<AppCore> {
   std::map<std::string, ebb::websocket::Server*, std::less<>> ws_routes;
   std::function<void()> shutdown_callback;
   std::function<void()> force_callback;
+  std::function<void()> drained_callback;
 
   std::atomic<AppState> state{AppState::starting};
   std::atomic<bool> draining{false};

@@ -39,6 +39,13 @@ AttachedRuntime::AttachedRuntime(ebb::App& app, Server& ws,
     if (!s || s->detached.load()) return;
     s->ws->force_async();
   });
+  // app.run() waits here, with signals still captured, so that a second
+  // signal during the WebSocket drain forces it instead of killing us.
+  app.set_drained_callback([weak] {
+    auto s = weak.lock();
+    if (!s || s->detached.load()) return;
+    s->ws->stop();
+  });
   if (ws.state() == LifecycleState::starting) ws.start();
 }
 

@@ -96,14 +96,21 @@ class App {
   void set_shutdown_callback(std::function<void()> f);
   /// Runs once when the drain is forced (second signal, or force()).
   void set_force_callback(std::function<void()> f);
+  /// Runs inside run(), after the HTTP drain, while signals are still
+  /// captured (a second signal still forces): the place to wait for other
+  /// drains (AttachedRuntime waits for the WebSocket server here). May block.
+  void set_drained_callback(std::function<void()> f);
 
   // ---- lifecycle ----
   /// Bind and serve (non-blocking). Returns the bound port. Throws
   /// std::system_error when the address cannot be bound. Once only.
   std::uint16_t listen(std::uint16_t port);
   std::uint16_t listen();  ///< on AppOptions::port
-  /// listen(port), then block until the drain is done. SIGINT/SIGTERM start
-  /// the drain; a second one forces it. Signals are captured only inside run().
+  /// listen(port), then block until the drain is done (and the drained
+  /// callback returned). SIGINT/SIGTERM start the drain; a second one forces
+  /// it. Signals are captured only inside run(); a signal that arrives after
+  /// run() returned is ignored (if it had no handler before), so a program
+  /// finishing its shutdown is not killed half-way.
   void run(std::uint16_t port);
   void run();  ///< on AppOptions::port
   /// Block until the app has stopped (drained and joined).

@@ -37,7 +37,9 @@ class Server;
 class AttachedRuntime {
  public:
   /// Starts `ws` (unless already started) and registers the app's shutdown
-  /// callback (→ ws.stop_async()) and force callback (→ ws.force_async()).
+  /// callback (→ ws.stop_async()), force callback (→ ws.force_async()) and
+  /// drained callback (→ ws.stop(), so app.run() returns when both drains
+  /// are done).
   AttachedRuntime(ebb::App& app, Server& ws,
                   std::shared_ptr<ebb::executor::RuntimeExecutor> executor);
   /// finalize_shutdown(), defensively: errors are logged, not thrown.
