@@ -19,6 +19,9 @@
 # /proc/PID/stat (all threads) read just before and after the measured wrk run, so
 # srv_cpu_us_per_req = that CPU time / requests completed. Runs are interleaved
 # (rep → test → server) so that machine noise spreads over both servers.
+# req/s is bounded by whichever side saturates first (with srv_cpu_util well below 1
+# the server was not the bottleneck: wrk, or other load on the machine, was);
+# server CPU per request is the steadier figure. Run on a quiet machine.
 #
 # Environment:
 #   REP=3                  repetitions of every (test, server) pair
@@ -207,6 +210,7 @@ run_one() {
     echo "run_http: $s $test rep $rep gave no result (see $out)" >&2
     return
   fi
+  [ "${non2xx:-0}" -gt 0 ] && echo "run_http: $s $test rep $rep: $non2xx non-2xx responses" >&2
   cpu_s=$(awk -v d=$((t1 - t0)) -v hz="$TICKS" 'BEGIN {printf "%.2f", d / hz}')
   echo "peer=$s test=$test rep=$rep ok=1 rps=$rps requests=$requests secs=$secs" \
     "srv_cpu_s=$cpu_s srv_cpu_util=$(awk -v c="$cpu_s" -v t="$secs" 'BEGIN {printf "%.3f", c / t}')" \

@@ -5,6 +5,7 @@
 #include "ebb/http.hpp"
 #include "ebb/json/json.hpp"
 #include "ebb/lifecycle/shutdown.hpp"
+#include "ebb/metrics/exporter.hpp"
 #include "ebb/metrics/prometheus.hpp"
 #include "ebb/metrics/websocket_metrics.hpp"
 #include "ebb/store/message_store.hpp"

@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "ebb/lifecycle/shutdown.hpp"
+#include "ebb/metrics/websocket_metrics.hpp"
 #include "ebb/websocket/server.hpp"
 #include "http/core.hpp"
 #include "http/http_date.hpp"
@@ -391,8 +392,14 @@ HttpDrainReport AppCore::drain_report() const {
   return r;
 }
 
+void AppCore::request_started() noexcept {
+  in_flight.fetch_add(1, std::memory_order_acq_rel);
+  if (metrics) metrics->http_requests_in_flight.inc();
+}
+
 void AppCore::request_finished() noexcept {
   in_flight.fetch_sub(1, std::memory_order_acq_rel);
+  if (metrics) metrics->http_requests_in_flight.dec();
   if (draining.load(std::memory_order_acquire)) drain_completed_.fetch_add(1);
 }
 
@@ -568,6 +575,14 @@ App& App::ws(std::string path, ebb::websocket::Server& server) {
   return *this;
 }
 
+App& App::metrics(std::string path, ebb::websocket::WebSocketMetrics& m) {
+  core_->metrics = &m;
+  get(std::move(path), [&m](ebb::Request&, ebb::Response& res) {
+    res.body(m.render(), ebb::websocket::WebSocketMetrics::content_type);
+  });
+  return *this;
+}
+
 void App::set_shutdown_callback(std::function<void()> f) {
   core_->shutdown_callback = std::move(f);
 }
@@ -580,7 +595,8 @@ std::uint16_t App::listen() { return core_->listen(core_->options.port); }
 void App::run(std::uint16_t port) {
   for (int sig : {SIGINT, SIGTERM}) {
     struct sigaction old {};
-    if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) std::signal(sig, SIG_IGN);
+    if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_DFL)
+      std::signal(sig, SIG_IGN);
   }
   ebb::lifecycle::Shutdown shutdown;
   shutdown.capture_signals();

@@ -171,6 +171,7 @@ void HttpConnection::dispatch() {
   // Counted before the handler runs, never inside it: the drain waits for it.
   in_flight_ = true;
   core_.request_started();
+  if (core_.metrics) request_started_at_ = Clock::now();
   ResponseAccess::reset(response_);
   ResponseAccess::set_owner(response_, this);
   core_.handle(request_, response_);
@@ -197,6 +198,10 @@ void HttpConnection::complete_deferred(Response& response) {
 }
 
 void HttpConnection::answer(Response& res) {
+  if (auto* m = core_.metrics; m && in_flight_) {
+    m->count_http_request(request_.method(), res.status());
+    m->http_request_duration.observe(Clock::now() - request_started_at_);
+  }
   // The drain may have begun while the handler ran (the admin route starts it).
   if (core_.draining.load(std::memory_order_acquire)) responding_close_ = true;
   write_response(res, head_request_);

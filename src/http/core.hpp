@@ -25,6 +25,7 @@
 
 #include "ebb/config/config.hpp"
 #include "ebb/http/app.hpp"
+#include "ebb/metrics/websocket_metrics.hpp"
 #include "http/parser.hpp"
 #include "http/router.hpp"
 
@@ -181,6 +182,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool forced_ = false;
   std::size_t requests_served_ = 0;
   Clock::time_point deadline_{};
+  Clock::time_point request_started_at_{};  // only with metrics
   Request request_;
   Response response_;  // reused: its storage survives between requests
   std::optional<RequestParser> parser_;
@@ -203,7 +205,7 @@ class AppCore : public std::enable_shared_from_this<AppCore> {
   // Called by connections (owner threads).
   /// Routes a complete request: built-in routes, middleware, handler.
   void handle(Request& req, Response& res);
-  void request_started() noexcept { in_flight.fetch_add(1, std::memory_order_acq_rel); }
+  void request_started() noexcept;
   void request_finished() noexcept;
   void connection_ended(bool forced) noexcept;
   /// Thread 0 is winding down (last connection gone, listener closed).
@@ -223,6 +225,7 @@ class AppCore : public std::enable_shared_from_this<AppCore> {
   std::function<void()> shutdown_callback;
   std::function<void()> force_callback;
   std::function<void()> drained_callback;
+  ebb::websocket::WebSocketMetrics* metrics = nullptr;  // set before listen()
 
   std::atomic<AppState> state{AppState::starting};
   std::atomic<bool> draining{false};

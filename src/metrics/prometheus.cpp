@@ -35,11 +35,14 @@ bool is_valid_utf8(std::string_view s) {
       ++i;
       continue;
     } else if ((c & 0xE0) == 0xC0) {
-      len = 2, cp = c & 0x1F;
+      len = 2;
+      cp = c & 0x1F;
     } else if ((c & 0xF0) == 0xE0) {
-      len = 3, cp = c & 0x0F;
+      len = 3;
+      cp = c & 0x0F;
     } else if ((c & 0xF8) == 0xF0) {
-      len = 4, cp = c & 0x07;
+      len = 4;
+      cp = c & 0x07;
     } else {
       return false;
     }

@@ -52,7 +52,7 @@ void ServerCore::start() {
   if (external_listener) {
     // Single-port model: connections arrive through adopt() from ebb::App.
     for (auto& t : threads_) t->start();
-    state.store(LifecycleState::ready);
+    set_state(LifecycleState::ready);
     ready.store(true);
     if (stop_requested.load()) post_stop();
     log::logger()->info(
@@ -77,7 +77,7 @@ void ServerCore::start() {
   bound_port = acceptor_->local_endpoint().port();
   do_accept();
   for (auto& t : threads_) t->start();
-  state.store(LifecycleState::ready);
+  set_state(LifecycleState::ready);
   ready.store(true);
   if (stop_requested.load()) post_stop();  // stop_async() raced with start()
   log::logger()->info("websocket server listening on {}:{} ({} I/O thread{}{}{})", options.host,
@@ -153,7 +153,7 @@ void ServerCore::post_stop() noexcept {
     drain_started_at_ = Clock::now();
     drain_deadline_ = drain_started_at_ + options.shutdown_timeout;
     threads_notifying_ = static_cast<unsigned>(threads_.size());
-    state.store(LifecycleState::draining);
+    set_state(LifecycleState::draining);
     log::logger()->info("drain started: {} sessions, deadline {} ms, close wait {} ms",
                         open_sessions.load(), options.shutdown_timeout.count(),
                         options.close_wait.count());
@@ -208,6 +208,10 @@ void ServerCore::thread_drain_closes_done() {
 }
 
 void ServerCore::connection_ended(bool opened, Outcome outcome) {
+  if (metrics && draining() && opened) {
+    if (outcome == Outcome::forced) metrics->drain_sessions_forced.inc();
+    if (outcome == Outcome::clean) metrics->drain_sessions_closed_cleanly.inc();
+  }
   if (draining() && opened) {
     switch (outcome) {
       case Outcome::clean:
@@ -226,6 +230,7 @@ void ServerCore::connection_ended(bool opened, Outcome outcome) {
   drain_duration_ms_ =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - drain_started_at_)
           .count();
+  if (metrics) metrics->drain_duration_seconds.set(drain_duration_ms_.load() / 1000.0);
   // The last session is gone: stop the progress timer so thread 0 can end.
   asio::post(threads_[0]->context(), [self = shared_from_this()] {
     if (self->drain_timer_) self->drain_timer_->cancel();
@@ -269,7 +274,7 @@ void ServerCore::join() {
   std::lock_guard lock(join_mutex_);
   for (auto& t : threads_) t->join();
   joined.store(true, std::memory_order_release);
-  state.store(LifecycleState::stopped);
+  set_state(LifecycleState::stopped);
   if (final_logged_ || !stop_posted.load()) return;
   final_logged_ = true;
   auto r = drain_report();
@@ -280,7 +285,45 @@ void ServerCore::join() {
                      r.closed_cleanly, r.closed_by_peer, r.forced);
 }
 
+void ServerCore::set_state(LifecycleState s) noexcept {
+  state.store(s);
+  if (metrics) metrics->set_lifecycle_state(to_string(s));
+}
+
+namespace {
+WebSocketMetrics::ErrorKind error_kind(std::error_code ec) {
+  using K = WebSocketMetrics::ErrorKind;
+  if (ec.category() != websocket_category()) return K::io;
+  switch (static_cast<error>(ec.value())) {
+    case error::protocol_error:
+    case error::inflate_failed:
+      return K::protocol;
+    case error::invalid_utf8:
+      return K::utf8;
+    case error::message_too_big:
+      return K::too_big;
+    case error::bad_json:
+      return K::bad_json;
+    case error::send_queue_overflow:
+      return K::slow_consumer;
+    case error::policy_violation:
+      return K::handler_exception;
+    case error::handshake_timeout:
+    case error::idle_timeout:
+    case error::pong_timeout:
+    case error::close_timeout:
+      return K::timeout;
+    default:
+      return K::other;
+  }
+}
+}  // namespace
+
 void ServerCore::report_error(Session& s, std::error_code ec, std::string_view what) {
+  if (metrics) {
+    metrics->count_error(error_kind(ec));
+    if (ec == make_error_code(error::send_queue_overflow)) metrics->slow_consumer_closes.inc();
+  }
   if (!on_error) return;
   try {
     on_error(s, ec, what);
@@ -295,6 +338,7 @@ void ServerCore::join_room(const std::shared_ptr<Connection>& c, const std::stri
   std::lock_guard lock(rooms_mutex_);
   if (c->rooms_closed) return;
   auto [it, inserted] = rooms_[room].emplace(c->id(), c);
+  if (metrics) metrics->rooms.set(static_cast<double>(rooms_.size()));
   if (inserted) c->rooms.push_back(room);
 }
 
@@ -304,6 +348,7 @@ void ServerCore::leave_room(const std::shared_ptr<Connection>& c, const std::str
   if (it == rooms_.end()) return;
   if (it->second.erase(c->id()) == 0) return;
   if (it->second.empty()) rooms_.erase(it);
+  if (metrics) metrics->rooms.set(static_cast<double>(rooms_.size()));
   std::erase(c->rooms, room);
 }
 
@@ -315,6 +360,7 @@ void ServerCore::leave_all_rooms(Connection& c) {
     if (it == rooms_.end()) continue;
     it->second.erase(c.id());
     if (it->second.empty()) rooms_.erase(it);
+    if (metrics) metrics->rooms.set(static_cast<double>(rooms_.size()));
   }
   c.rooms.clear();
 }
@@ -345,6 +391,7 @@ std::size_t ServerCore::broadcast_to_room(const std::string& room, codec::Opcode
     for (auto& [id, c] : it->second) by_thread[c->thread_index()].push_back(c);
     count = it->second.size();
   }
+  count_broadcast(op, msg.size(), count);
   auto frame = encode_shared(op, msg);  // encoded once for every member
   for (std::size_t i = 0; i < by_thread.size(); ++i) {
     if (by_thread[i].empty()) continue;
@@ -370,7 +417,17 @@ std::size_t ServerCore::broadcast_all(codec::Opcode op, std::string_view msg) {
     else
       asio::post(t->context(), run);
   }
-  return open_sessions.load(std::memory_order_relaxed);
+  auto n = open_sessions.load(std::memory_order_relaxed);
+  count_broadcast(op, msg.size(), n);
+  return n;
+}
+
+void ServerCore::count_broadcast(codec::Opcode op, std::size_t bytes, std::size_t recipients) {
+  if (!metrics || recipients == 0) return;
+  auto kind = op == codec::Opcode::text ? WebSocketMetrics::MessageKind::text
+                                        : WebSocketMetrics::MessageKind::binary;
+  metrics->messages_sent.at({static_cast<std::size_t>(kind)}).inc(recipients);
+  metrics->sent_bytes.inc(bytes * recipients);
 }
 
 }  // namespace detail
@@ -404,6 +461,10 @@ void Server::set_binary_view_handler(MessageViewHandler h) { core_->on_binary_vi
 void Server::set_binary_string_handler(MessageHandler h) { core_->on_binary_string = std::move(h); }
 
 void Server::start() { core_->start(); }
+void Server::set_metrics(WebSocketMetrics& metrics) noexcept {
+  core_->metrics = &metrics;
+  metrics.set_lifecycle_state(to_string(core_->state.load()));
+}
 void Server::use_external_listener() noexcept { core_->external_listener = true; }
 void Server::adopt_connection(int native_socket, std::string received) {
   core_->adopt(native_socket, std::move(received));

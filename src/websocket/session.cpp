@@ -214,6 +214,10 @@ void Connection::process_handshake(std::uint8_t* data, std::size_t size) {
   opened_ = true;
   release_after_flush_ = true;
   core_->open_sessions.fetch_add(1, std::memory_order_relaxed);
+  if (auto* m = core_->metrics) {
+    m->connections_total.inc();
+    m->connections_active.inc();
+  }
   if (core_->on_open) {
     try {
       core_->on_open(*this);
@@ -230,6 +234,10 @@ void Connection::process_handshake(std::uint8_t* data, std::size_t size) {
 // Sends an HTTP error response instead of the 101, then closes the
 // connection once it is written (bounded by close_wait).
 void Connection::reject_upgrade(std::string_view response) {
+  // "HTTP/1.1 NNN ...": the status, for the failed-handshake counter.
+  if (core_->metrics && response.size() > 12)
+    core_->metrics->count_handshake_failure((response[9] - '0') * 100 + (response[10] - '0') * 10 +
+                                            (response[11] - '0'));
   out_.append(response);
   segments_.push_back({nullptr, 0, out_.size()});
   queued_bytes_ += response.size();
@@ -270,6 +278,10 @@ void Connection::on_message(codec::Opcode op, std::string_view payload, bool com
       return on_protocol_error(close_code::invalid_payload, "invalid UTF-8 in text message");
     payload = out;
   }
+  if (auto* m = core_->metrics)
+    m->count_message_received(op == codec::Opcode::text ? WebSocketMetrics::MessageKind::text
+                                                        : WebSocketMetrics::MessageKind::binary,
+                              payload.size());
   try {
     if (op == codec::Opcode::text) {
       deliver_text(payload);
@@ -403,6 +415,10 @@ SendStatus Connection::send_local(codec::Opcode op, std::string_view message) {
     start_close(core_->options.slow_consumer_close_code, "send queue overflow", true);
     return SendStatus::dropped;
   }
+  if (auto* m = core_->metrics)
+    m->count_message_sent(op == codec::Opcode::text ? WebSocketMetrics::MessageKind::text
+                                                    : WebSocketMetrics::MessageKind::binary,
+                          message.size());
   if (deflater_ && message.size() >= deflate_min_size_) {
     // Not the inflate buffer: an echo sends the very view it was given.
     std::string& z = thread_.deflate_buffer();
@@ -744,6 +760,10 @@ void Connection::finish(std::uint16_t code, std::string_view reason) {
   auto self = shared_from_this();  // remove() drops the registry's reference
   if (opened_) {
     core_->open_sessions.fetch_sub(1, std::memory_order_relaxed);
+    if (auto* m = core_->metrics) {
+      m->connections_active.dec();
+      m->count_close(code);
+    }
     if (core_->on_close) {
       try {
         core_->on_close(*this, code, reason);

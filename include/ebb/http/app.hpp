@@ -32,7 +32,8 @@ class Config;
 }
 namespace ebb::websocket {
 class Server;
-}
+class WebSocketMetrics;
+}  // namespace ebb::websocket
 
 namespace ebb {
 
@@ -90,6 +91,11 @@ class App {
   /// drains them like its own. Call before server.start(): the server then
   /// opens no listener of its own (single-port model).
   App& ws(std::string path, ebb::websocket::Server& server);
+
+  /// Count requests (by method and status), their duration and those in
+  /// flight in `metrics`, and serve its Prometheus text at `path` (GET).
+  /// Before listen(); `metrics` must outlive the app.
+  App& metrics(std::string path, ebb::websocket::WebSocketMetrics& metrics);
 
   /// Runs once, at the start of the drain (any trigger), on a thread that
   /// must not block: start other drains there, e.g. ws.stop_async().

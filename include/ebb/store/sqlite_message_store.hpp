@@ -3,7 +3,7 @@
 //
 //   ebb::websocket::SqliteMessageStore store{"messages.db"};
 //   store.append_async("lobby", text, [&](std::uint64_t seq, std::error_code ec) {
-//     if (!ec) ws.broadcast_text_to_room("lobby", with_seq(text, seq));
+//     if (!ec) ws.broadcast_text_to_room("lobby", envelope(seq, text));  // yours
 //   });
 //   auto missed = store.read_after("lobby", last_seen_seq, 1000);
 //

@@ -37,6 +37,7 @@ namespace ebb::websocket {
 namespace detail {
 class ServerCore;
 }
+class WebSocketMetrics;
 
 /// Where the server is in its life (DESIGN.md §2). Moves only forward.
 enum class LifecycleState {
@@ -115,6 +116,10 @@ class Server {
   /// Bind and serve on the I/O threads. Returns once listening; throws
   /// std::system_error if the address cannot be bound. Once only.
   void start();
+  /// Count connections, messages, closes, errors, rooms and the drain in
+  /// `metrics` (lock-free updates). Before start(); `metrics` must outlive
+  /// the server.
+  void set_metrics(WebSocketMetrics& metrics) noexcept;
   /// Single-port model (ebb::App::ws calls it): start() opens no listener;
   /// connections arrive through adopt_connection(). Before start().
   void use_external_listener() noexcept;

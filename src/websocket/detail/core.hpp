@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ebb/metrics/websocket_metrics.hpp"
 #include "ebb/websocket/error.hpp"
 #include "ebb/websocket/server.hpp"
 #include "websocket/codec/parser.hpp"
@@ -311,6 +312,11 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
 
   void report_error(Session& s, std::error_code ec, std::string_view what);
 
+  /// Optional (Server::set_metrics); set before start, then read-only.
+  WebSocketMetrics* metrics = nullptr;
+  /// state.store() plus the lifecycle gauge.
+  void set_state(LifecycleState s) noexcept;
+
   // Lifecycle (DESIGN.md §2).
   std::atomic<LifecycleState> state{LifecycleState::starting};
   std::atomic<std::size_t> live_connections{0};  // accepted and not finished, any state
@@ -338,6 +344,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::atomic<bool> drain_done_posted_{false};
   bool final_logged_ = false;  // under join_mutex_
   std::shared_ptr<const std::string> encode_shared(codec::Opcode op, std::string_view msg) const;
+  void count_broadcast(codec::Opcode op, std::size_t bytes, std::size_t recipients);
 
   std::vector<std::unique_ptr<IoThread>> threads_;
   // Declared after threads_ so it is destroyed before the io_context it uses.

@@ -577,3 +577,87 @@ TEST(AttachedRuntime, FinalizeFromAWebSocketCallbackFailsLoudly) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- metrics ---
+
+namespace {
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos;
+}
+
+TEST(Metrics, ServerAndAppCountWhatHappensAndServeIt) {
+  ebb::websocket::WebSocketMetrics metrics;
+  ebb::websocket::ServerOptions wo;
+  wo.host = "127.0.0.1";
+  wo.port = 0;
+  ebb::websocket::Server ws{wo};
+  ws.set_metrics(metrics);
+  ws.on_message([](ebb::websocket::Session& s, std::string_view m) { s.send_text(m); });
+  ws.start();
+  Running r;
+  r.app.metrics("/metrics", metrics);
+  r.start();
+  {
+    ebb::test::TestClient c(ws.port());
+    c.upgrade();
+    c.send_frame(0x1, "hi");
+    ASSERT_TRUE(c.read_frame());
+    c.send_close(1000);
+    ASSERT_TRUE(c.read_frame());  // the echoed Close
+  }
+  {
+    ebb::test::TestClient bad(ws.port());
+    bad.write_raw("GET / HTTP/1.1\r\nHost: x\r\n\r\n");  // not an upgrade: 400
+    bad.read_head();
+  }
+  ASSERT_TRUE(eventually([&] { return ws.connection_count() == 0; }));
+  RawHttp c(r.port);
+  auto resp = c.roundtrip("GET", "/metrics");
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  const auto& t = resp->body;
+  EXPECT_TRUE(has_line(t, "ebb_websocket_connections_total 1")) << t;
+  EXPECT_TRUE(has_line(t, "ebb_websocket_connections_active 0")) << t;
+  EXPECT_TRUE(has_line(t, "ebb_websocket_messages_received_total{kind=\"text\"} 1")) << t;
+  EXPECT_TRUE(has_line(t, "ebb_websocket_messages_sent_total{kind=\"text\"} 1")) << t;
+  EXPECT_TRUE(has_line(t, "ebb_websocket_closes_total{code=\"1000\"} 1")) << t;
+  EXPECT_TRUE(has_line(t, "ebb_websocket_handshakes_failed_total{status=\"400\"} 1")) << t;
+  EXPECT_TRUE(has_line(t, "ebb_lifecycle_state{state=\"ready\"} 1")) << t;
+  auto again = c.roundtrip("GET", "/metrics");  // the first scrape is counted now
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(has_line(again->body, "ebb_http_requests_total{method=\"GET\",status=\"200\"} 1"))
+      << again->body;
+  ws.stop();
+  auto after = c.roundtrip("GET", "/metrics");
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(has_line(after->body, "ebb_lifecycle_state{state=\"stopped\"} 1")) << after->body;
+}
+
+std::uint16_t free_port() {
+  boost::asio::io_context ctx;
+  boost::asio::ip::tcp::acceptor a(ctx, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+TEST(Metrics, StandaloneExporterServesAndStops) {
+  ebb::websocket::WebSocketMetrics metrics;
+  metrics.connections_total.inc(7);
+  const auto port = free_port();
+  std::jthread exporter([&](std::stop_token st) {
+    ebb::websocket::run_metrics_http_exporter(metrics, "127.0.0.1", port, st);
+  });
+  std::optional<ebb::test::RawResponse> resp;
+  ASSERT_TRUE(eventually([&] {
+    RawHttp c(port);
+    if (!c.connected()) return false;
+    resp = c.roundtrip("GET", "/metrics");
+    return resp.has_value();
+  }));
+  EXPECT_TRUE(has_line(resp->body, "ebb_websocket_connections_total 7")) << resp->body;
+  exporter.request_stop();
+  exporter.join();  // returns: the exporter drained and stopped
+  EXPECT_FALSE(RawHttp(port).connected());
+}
+
+}  // namespace

@@ -368,6 +368,40 @@ TEST(SqliteMessageStore, ThrowingCallbackIsCountedAndTheWriterGoesOn) {
   EXPECT_EQ(store.stats().callback_exceptions, 1u);
 }
 
+TEST(SqliteMessageStore, FailedCommitFailsItsWholeBatchAndConsumesNoSeq) {
+  TempDir dir;
+  const auto path = dir.file("m.db");
+  SqliteMessageStore store(path);
+  EXPECT_EQ(store.append("a", "before"), 1u);
+  // Failure injection behind the store's back: inserting "boom" aborts.
+  raw_exec(path,
+           "CREATE TRIGGER inject BEFORE INSERT ON messages WHEN NEW.body = 'boom' "
+           "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+
+  std::string what;
+  EXPECT_EQ(error_of([&] { store.append("a", "boom"); }, &what), store_error::write_failed);
+  EXPECT_NE(what.find("injected failure"), std::string::npos) << what;
+
+  std::vector<std::error_code> codes;
+  {
+    WriterGate gate(store);  // so the three below share one transaction
+    for (const char* body : {"x", "boom", "y"})
+      store.append_async("a", body, [&](std::uint64_t seq, std::error_code ec) {
+        EXPECT_EQ(seq, 0u);
+        codes.push_back(ec);
+      });
+  }
+  store.flush();
+  EXPECT_EQ(codes, std::vector<std::error_code>(3, store_error::write_failed));
+  EXPECT_EQ(store.stats().failed_commits, 2u);
+  EXPECT_EQ(store.stats().messages_failed, 4u);
+
+  // Rolled back entirely: the counter did not move, the store goes on.
+  EXPECT_EQ(store.last_seq("a"), 1u);
+  EXPECT_EQ(store.append("a", "after"), 2u);
+  EXPECT_EQ(seqs_of(store.read_after("a", 0, 10)), range(1, 2));
+}
+
 // ---- concurrency -------------------------------------------------------------
 
 TEST(SqliteMessageStore, ConcurrentAppendsGiveUniqueGapFreeSeqsPerRoom) {
