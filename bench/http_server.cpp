@@ -41,14 +41,13 @@ int main(int argc, char** argv) {
     const std::uint16_t port = opt.port;
     const unsigned threads = opt.io_threads;
     ebb::App app{std::move(opt)};
-    app.get("/plaintext", [](ebb::Request&, ebb::Response& res) {
-      res.body("Hello, World!", "text/plain");
-    });
+    app.get("/plaintext",
+            [](ebb::Request&, ebb::Response& res) { res.body("Hello, World!", "text/plain"); });
     app.get("/json", [](ebb::Request&, ebb::Response& res) {
       res.json({{"message", "Hello, World!"}});  // serialized per request, as in the peer
     });
-    std::cout << "http_server listening on port " << port << " with " << threads
-              << " thread(s)" << std::endl;
+    std::cout << "http_server listening on port " << port << " with " << threads << " thread(s)"
+              << std::endl;
     app.run(port);
   } catch (const std::exception& e) {
     std::cerr << "http_server: " << e.what() << '\n';

@@ -10,7 +10,6 @@
 // SIGTERM/SIGINT drain both, a second signal forces both.
 // Exit status: 0 clean drain, 3 forced, 1 start-up error.
 #include <charconv>
-#include <csignal>
 #include <cstdio>
 #include <ebb.hpp>
 #include <map>
@@ -41,10 +40,11 @@ class SessionRegistry {
     return it == sessions_.end() ? nullptr : it->second.lock();
   }
   ebb::json::value list() const {
-    ebb::json::array out;
+    ebb::json::value out;
+    auto& items = out.emplace_array();
     std::lock_guard lock(mutex_);
     for (const auto& [id, weak] : sessions_)
-      if (auto s = weak.lock()) out.push_back({{"id", id}, {"remote", s->remote_endpoint()}});
+      if (auto s = weak.lock()) items.push_back({{"id", id}, {"remote", s->remote_endpoint()}});
     return out;
   }
 
@@ -81,11 +81,6 @@ void add_routes(ebb::App& app, SessionRegistry& registry) {
 
 int main() {
   try {
-    // Ignored until captured below, and again once the Shutdown object is
-    // gone: a late signal must not turn a clean exit into a killed process.
-    std::signal(SIGTERM, SIG_IGN);
-    std::signal(SIGINT, SIG_IGN);
-
     ebb::config::Config cfg{".env"};
     ebb::App app{cfg};
     auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(2);
@@ -96,28 +91,17 @@ int main() {
       registry.add(s);
       s.send_text("session " + std::to_string(s.id()));
     });
-    ws.on_close([&registry](Session& s, std::uint16_t, std::string_view) { registry.remove(s.id()); });
+    ws.on_close(
+        [&registry](Session& s, std::uint16_t, std::string_view) { registry.remove(s.id()); });
     ws.on_message([](Session& s, std::string_view text) { s.send_text(text); });
     add_routes(app, registry);
 
     ebb::websocket::AttachedRuntime runtime{app, ws, executor};  // starts ws
-    // Declared after everything its callbacks use, so it is destroyed first.
-    // It captures signals for the whole run, finalize_shutdown() included
-    // (App::run() would release them when the HTTP side is done, while the
-    // WebSocket drain may still be waiting for slow clients).
-    ebb::lifecycle::Shutdown shutdown;
-    shutdown.capture_signals();
-    shutdown.on_trigger([&runtime] { runtime.request_stop(); });
-    shutdown.on_force([&app, &ws] {
-      app.force();
-      ws.force_async();
-    });
-
-    app.listen();
-    std::printf("close_client: http on port %u, websocket on port %u\n", app.port(), ws.port());
+    std::printf("close_client: websocket on port %u, http on port %u\n", ws.port(),
+                app.options().port);
     std::fflush(stdout);
-    app.wait();                   // the HTTP drain is done
-    runtime.finalize_shutdown();  // the WebSocket drain, then the executor
+    app.run();                    // returns when both drains are done (SIGTERM/SIGINT start them)
+    runtime.finalize_shutdown();  // joins the WebSocket threads, then stops the executor
     return app.drain_report().clean() && ws.drain_report().clean() ? 0 : 3;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "close_client: %s\n", e.what());

@@ -57,9 +57,8 @@ void handle(Server& ws, Session& s, std::string_view line) {
       s.send_text("error: join " + std::string(room) + " first");
       return;
     }
-    ws.broadcast_text_to_room(std::string(room), std::string(room) + " " +
-                                                     std::to_string(s.id()) + ": " +
-                                                     std::string(text));
+    ws.broadcast_text_to_room(std::string(room), std::string(room) + " " + std::to_string(s.id()) +
+                                                     ": " + std::string(text));
   } else {
     s.send_text("error: expected join <room>, leave <room> or say <room> <text>");
   }

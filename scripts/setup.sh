@@ -18,6 +18,10 @@ DEB_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-websockets openssl prometheus
   libwebsocketpp-dev valgrind strace wrk golang-go golang-github-gorilla-websocket-dev
+  # deploy config checks (tests/deploy/check_configs.sh)
+  nginx haproxy systemd python3-yaml
+  # browser end-to-end tests (driven by playwright-core from tests/package.json)
+  chromium
 )
 
 missing=()
@@ -36,7 +40,7 @@ else
 fi
 
 # Node packages for the integration tests (versions pinned in tests/package.json).
-if [ ! -d tests/node_modules/ws ] || [ tests/package.json -nt tests/node_modules/.ebb-stamp ]; then
+if [ ! -d tests/node_modules/ws ] || [ ! -d tests/node_modules/playwright-core ] || [ tests/package.json -nt tests/node_modules/.ebb-stamp ]; then
   (cd tests && npm install --no-audit --no-fund --loglevel=error && touch node_modules/.ebb-stamp)
 else
   echo "setup: npm packages present"

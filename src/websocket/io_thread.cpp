@@ -160,6 +160,7 @@ void IoThread::begin_drain() {
     if (c->begin_drain(delay)) ++drain_closes_pending_;
   }
   core_.add_drain_sessions(in_drain);
+  if (index_ == 0 && core_.external) core_.external->drain();
   stopping_ = true;
   if (drain_closes_pending_ == 0) report_drain_closes_done();
   maybe_finish_stop();
@@ -176,6 +177,7 @@ void IoThread::report_drain_closes_done() {
 }
 
 void IoThread::force_all() {
+  if (index_ == 0 && core_.external) core_.external->close_all();
   auto snapshot = connections_;
   for (auto& c : snapshot) c->force();
   stopping_ = true;

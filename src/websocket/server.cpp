@@ -12,6 +12,7 @@
 #include "ebb/executor/runtime_executor.hpp"
 #include "log/log.hpp"
 #include "websocket/detail/core.hpp"
+#include "websocket/long_polling_impl.hpp"
 
 namespace ebb::websocket {
 
@@ -285,6 +286,100 @@ void ServerCore::join() {
                      r.closed_cleanly, r.closed_by_peer, r.forced);
 }
 
+std::string shutdown_notice_text(const ServerOptions& o, std::chrono::milliseconds delay) {
+  std::string notice = o.shutdown_notice;
+  static constexpr std::string_view placeholder = "{reconnect_ms}";
+  std::string ms = std::to_string((o.shutdown_reconnect + delay).count());
+  for (auto pos = notice.find(placeholder); pos != std::string::npos;
+       pos = notice.find(placeholder, pos + ms.size()))
+    notice.replace(pos, placeholder.size(), ms);
+  return notice;
+}
+
+void ServerCore::deliver_text(Session& s, std::string_view text, std::string& scratch) {
+  if (on_typed) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(text, ec);
+    const boost::json::object* obj = (!ec && v.is_object()) ? &v.as_object() : nullptr;
+    const boost::json::value* type = obj ? obj->if_contains("type") : nullptr;
+    const boost::json::value* payload = obj ? obj->if_contains("payload") : nullptr;
+    if (!type || !type->is_string() || (payload && !payload->is_object())) {
+      report_error(s, make_error_code(error::bad_json),
+                   ec ? "typed message is not JSON: " + ec.message()
+                      : "typed message must be {\"type\": string, \"payload\": object}");
+      return;
+    }
+    static const boost::json::object empty;
+    std::string type_str(type->as_string());
+    on_typed(s, type_str, payload ? payload->as_object() : empty);
+    return;
+  }
+  if (on_text_view) {
+    on_text_view(s, text);
+  } else if (on_text_string) {
+    // One string per thread, reused: no allocation per message once warm.
+    scratch.assign(text);
+    on_text_string(s, scratch);
+  }
+}
+
+bool ServerCore::post_external(std::function<void()> f) {
+  if (threads_.empty() || joined.load()) return false;
+  asio::post(threads_[0]->context(), std::move(f));
+  return true;
+}
+
+void ServerCore::external_opened(Session& s) {
+  open_sessions.fetch_add(1, std::memory_order_relaxed);
+  if (!on_open) return;
+  try {
+    on_open(s);
+  } catch (const std::exception& e) {
+    report_error(s, make_error_code(error::policy_violation),
+                 std::string("on_open threw: ") + e.what());
+  }
+}
+
+void ServerCore::external_closed(Session& s, std::uint16_t code, std::string_view reason) {
+  {
+    std::lock_guard lock(rooms_mutex_);
+    auto it = external_memberships_.find(s.id());
+    if (it != external_memberships_.end()) {
+      for (const auto& room : it->second) {
+        auto r = external_rooms_.find(room);
+        if (r == external_rooms_.end()) continue;
+        r->second.erase(s.id());
+        if (r->second.empty()) external_rooms_.erase(r);
+      }
+      external_memberships_.erase(it);
+    }
+  }
+  open_sessions.fetch_sub(1, std::memory_order_relaxed);
+  if (!on_close) return;
+  try {
+    on_close(s, code, reason);
+  } catch (const std::exception& e) {
+    log::logger()->error("session {}: on_close threw: {}", s.id(), e.what());
+  }
+}
+
+void ServerCore::join_external(const SessionPtr& s, const std::string& room) {
+  if (s->is_closing()) return;
+  std::lock_guard lock(rooms_mutex_);
+  auto [it, inserted] = external_rooms_[room].emplace(s->id(), s);
+  if (inserted) external_memberships_[s->id()].push_back(room);
+}
+
+void ServerCore::leave_external(const SessionPtr& s, const std::string& room) {
+  std::lock_guard lock(rooms_mutex_);
+  auto it = external_rooms_.find(room);
+  if (it == external_rooms_.end()) return;
+  it->second.erase(s->id());
+  if (it->second.empty()) external_rooms_.erase(it);
+  auto m = external_memberships_.find(s->id());
+  if (m != external_memberships_.end()) std::erase(m->second, room);
+}
+
 void ServerCore::set_state(LifecycleState s) noexcept {
   state.store(s);
   if (metrics) metrics->set_lifecycle_state(to_string(s));
@@ -368,7 +463,9 @@ void ServerCore::leave_all_rooms(Connection& c) {
 std::size_t ServerCore::room_size(const std::string& room) const {
   std::lock_guard lock(rooms_mutex_);
   auto it = rooms_.find(room);
-  return it == rooms_.end() ? 0 : it->second.size();
+  auto ext = external_rooms_.find(room);
+  return (it == rooms_.end() ? 0 : it->second.size()) +
+         (ext == external_rooms_.end() ? 0 : ext->second.size());
 }
 
 std::shared_ptr<const std::string> ServerCore::encode_shared(codec::Opcode op,
@@ -379,17 +476,37 @@ std::shared_ptr<const std::string> ServerCore::encode_shared(codec::Opcode op,
   return frame;
 }
 
+namespace {
+bool by_thread_empty(const std::vector<std::vector<std::shared_ptr<Connection>>>& v) {
+  for (const auto& t : v)
+    if (!t.empty()) return false;
+  return true;
+}
+}  // namespace
+
 std::size_t ServerCore::broadcast_to_room(const std::string& room, codec::Opcode op,
                                           std::string_view msg) {
   // Group members by I/O thread under the lock; enqueue outside it.
   std::vector<std::vector<std::shared_ptr<Connection>>> by_thread(threads_.size());
+  std::vector<SessionPtr> external;
   std::size_t count = 0;
   {
     std::lock_guard lock(rooms_mutex_);
     auto it = rooms_.find(room);
-    if (it == rooms_.end()) return 0;
-    for (auto& [id, c] : it->second) by_thread[c->thread_index()].push_back(c);
-    count = it->second.size();
+    if (it != rooms_.end()) {
+      for (auto& [id, c] : it->second) by_thread[c->thread_index()].push_back(c);
+      count = it->second.size();
+    }
+    if (auto ext = external_rooms_.find(room); ext != external_rooms_.end())
+      for (auto& [id, w] : ext->second)
+        if (auto s = w.lock()) external.push_back(std::move(s));
+  }
+  // External sessions queue text themselves (no frame to share).
+  for (auto& s : external)
+    if (op == codec::Opcode::text && s->send_text(msg) != SendStatus::closing) ++count;
+  if (by_thread_empty(by_thread)) {
+    count_broadcast(op, msg.size(), count);
+    return count;
   }
   count_broadcast(op, msg.size(), count);
   auto frame = encode_shared(op, msg);  // encoded once for every member
@@ -407,6 +524,7 @@ std::size_t ServerCore::broadcast_to_room(const std::string& room, codec::Opcode
 }
 
 std::size_t ServerCore::broadcast_all(codec::Opcode op, std::string_view msg) {
+  if (external && op == codec::Opcode::text) external->send_to_all(msg);
   auto frame = encode_shared(op, msg);
   for (auto& t : threads_) {
     auto run = [frame, t = t.get()] {
@@ -465,6 +583,11 @@ void Server::set_metrics(WebSocketMetrics& metrics) noexcept {
   core_->metrics = &metrics;
   metrics.set_lifecycle_state(to_string(core_->state.load()));
 }
+void Server::attach_long_polling_bridge(LongPollingBridge* bridge) {
+  if (core_->started.load())
+    throw std::logic_error("attach_long_polling_bridge must be called before start()");
+  bridge->impl()->attach(core_);
+}
 void Server::use_external_listener() noexcept { core_->external_listener = true; }
 void Server::adopt_connection(int native_socket, std::string received) {
   core_->adopt(native_socket, std::move(received));
@@ -499,17 +622,14 @@ bool Server::running() const noexcept {
   return core_->started.load() && !core_->stop_requested.load();
 }
 
-static std::shared_ptr<detail::Connection> as_connection(const SessionPtr& s) {
-  auto c = std::dynamic_pointer_cast<detail::Connection>(s);
-  if (!c) throw std::invalid_argument("session does not belong to an ebb::websocket::Server");
-  return c;
-}
-
 void Server::join_room(const SessionPtr& s, const std::string& room) {
-  core_->join_room(as_connection(s), room);
+  if (auto c = std::dynamic_pointer_cast<detail::Connection>(s)) return core_->join_room(c, room);
+  if (!core_->external) throw std::invalid_argument("session does not belong to this server");
+  core_->join_external(s, room);
 }
 void Server::leave_room(const SessionPtr& s, const std::string& room) {
-  core_->leave_room(as_connection(s), room);
+  if (auto c = std::dynamic_pointer_cast<detail::Connection>(s)) return core_->leave_room(c, room);
+  if (core_->external) core_->leave_external(s, room);
 }
 std::size_t Server::broadcast_text_to_room(const std::string& room, std::string_view m) {
   return core_->broadcast_to_room(room, codec::Opcode::text, m);

@@ -303,31 +303,7 @@ void Connection::on_message(codec::Opcode op, std::string_view payload, bool com
 }
 
 void Connection::deliver_text(std::string_view text) {
-  if (core_->on_typed) {
-    boost::system::error_code ec;
-    boost::json::value v = boost::json::parse(text, ec);
-    const boost::json::object* obj = (!ec && v.is_object()) ? &v.as_object() : nullptr;
-    const boost::json::value* type = obj ? obj->if_contains("type") : nullptr;
-    const boost::json::value* payload = obj ? obj->if_contains("payload") : nullptr;
-    if (!type || !type->is_string() || (payload && !payload->is_object())) {
-      core_->report_error(*this, make_error_code(error::bad_json),
-                          ec ? "typed message is not JSON: " + ec.message()
-                             : "typed message must be {\"type\": string, \"payload\": object}");
-      return;
-    }
-    static const boost::json::object empty;
-    std::string type_str(type->as_string());
-    core_->on_typed(*this, type_str, payload ? payload->as_object() : empty);
-    return;
-  }
-  if (core_->on_text_view) {
-    core_->on_text_view(*this, text);
-  } else if (core_->on_text_string) {
-    // One string per thread, reused: no allocation per message once warm.
-    std::string& copy = thread_.text_copy();
-    copy.assign(text);
-    core_->on_text_string(*this, copy);
-  }
+  core_->deliver_text(*this, text, thread_.text_copy());
 }
 
 void Connection::on_ping(std::string_view payload) {
@@ -638,15 +614,7 @@ bool Connection::begin_drain(std::chrono::milliseconds delay) {
   // (10,000 sessions: one sendmsg each, not two, and no Close waits behind
   // every other session's notice).
   in_read_batch_ = true;
-  if (!o.shutdown_notice.empty()) {
-    std::string notice = o.shutdown_notice;
-    static constexpr std::string_view placeholder = "{reconnect_ms}";
-    std::string ms = std::to_string((o.shutdown_reconnect + delay).count());
-    for (auto pos = notice.find(placeholder); pos != std::string::npos;
-         pos = notice.find(placeholder, pos + ms.size()))
-      notice.replace(pos, placeholder.size(), ms);
-    send_local(codec::Opcode::text, notice);
-  }
+  if (!o.shutdown_notice.empty()) send_local(codec::Opcode::text, shutdown_notice_text(o, delay));
   bool scheduled = false;
   if (state_ == State::open) {  // not closed by a notice over the queue cap
     if (delay.count() <= 0) {

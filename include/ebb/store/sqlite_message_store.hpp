@@ -10,7 +10,9 @@
 // How it writes: appends go into one bounded queue; one writer thread takes
 // everything queued (up to max_batch messages) and commits it in a single
 // transaction (group commit), so a burst of small appends costs one commit.
-// Seqs are assigned inside that transaction, in queue order. Reads use their
+// Seqs are assigned inside that transaction, in queue order. A commit that
+// fails (disk full, I/O error) fails every append of its batch with
+// store_error::write_failed; none of them consumed a seq. Reads use their
 // own connections (a small pool) and run beside the writer: WAL lets readers
 // see the last commit without waiting for the writer.
 //

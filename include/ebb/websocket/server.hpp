@@ -38,6 +38,7 @@ namespace detail {
 class ServerCore;
 }
 class WebSocketMetrics;
+class LongPollingBridge;
 
 /// Where the server is in its life (DESIGN.md §2). Moves only forward.
 enum class LifecycleState {
@@ -120,6 +121,9 @@ class Server {
   /// `metrics` (lock-free updates). Before start(); `metrics` must outlive
   /// the server.
   void set_metrics(WebSocketMetrics& metrics) noexcept;
+  /// Long-poll clients become sessions of this server (rooms, broadcasts,
+  /// callbacks, the drain). Before start(); the bridge must outlive the server.
+  void attach_long_polling_bridge(LongPollingBridge* bridge);
   /// Single-port model (ebb::App::ws calls it): start() opens no listener;
   /// connections arrive through adopt_connection(). Before start().
   void use_external_listener() noexcept;

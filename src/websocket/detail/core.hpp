@@ -265,6 +265,22 @@ class Connection final : public Session {
   std::size_t queued_bytes_ = 0;
 };
 
+/// Sessions that are not WebSocket connections (the long-polling bridge).
+/// Their callbacks run on I/O thread 0, serialized like a connection's.
+class ExternalSessions {
+ public:
+  virtual ~ExternalSessions() = default;
+  /// broadcast_text: every open external session gets `text`.
+  virtual void send_to_all(std::string_view text) = 0;
+  /// The drain (on thread 0): the notice, then close 1001, for each.
+  virtual void drain() = 0;
+  /// The server stopped or was forced: close what is left (1006).
+  virtual void close_all() = 0;
+};
+
+/// The shutdown notice with {reconnect_ms} filled in (empty: no notice).
+std::string shutdown_notice_text(const ServerOptions& o, std::chrono::milliseconds delay);
+
 /// State shared by the Server facade, its I/O threads and its connections.
 class ServerCore : public std::enable_shared_from_this<ServerCore> {
  public:
@@ -311,6 +327,18 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::atomic<bool> stop_posted{false};  // the stop work was posted (once)
 
   void report_error(Session& s, std::error_code ec, std::string_view what);
+  /// on_typed_message or on_message for a text message (any session kind).
+  void deliver_text(Session& s, std::string_view text, std::string& scratch);
+
+  // ---- external sessions (long-polling) ----
+  ExternalSessions* external = nullptr;  // set before start
+  /// Admitting new external sessions: started and not draining.
+  bool admits_external() const noexcept { return ready.load() && !stop_requested.load(); }
+  std::uint64_t next_session_id() noexcept { return next_id_.fetch_add(1); }
+  /// Runs `f` on thread 0 (external sessions' thread); false when stopped.
+  bool post_external(std::function<void()> f);
+  void external_opened(Session& s);
+  void external_closed(Session& s, std::uint16_t code, std::string_view reason);
 
   /// Optional (Server::set_metrics); set before start, then read-only.
   WebSocketMetrics* metrics = nullptr;
@@ -357,6 +385,16 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::size_t next_adopt_thread_ = 0;  // under adopt_mutex_
 
   mutable std::mutex rooms_mutex_;
+  // External members by room (rooms_ holds connections only).
+  std::unordered_map<std::string, std::unordered_map<std::uint64_t, std::weak_ptr<Session>>>
+      external_rooms_;
+  std::unordered_map<std::uint64_t, std::vector<std::string>> external_memberships_;
+
+ public:
+  void join_external(const SessionPtr& s, const std::string& room);
+  void leave_external(const SessionPtr& s, const std::string& room);
+
+ private:
   std::unordered_map<std::string, std::unordered_map<std::uint64_t, std::shared_ptr<Connection>>>
       rooms_;
 };

@@ -14,12 +14,10 @@ import {describe, test} from 'node:test';
 
 import {STEP_MS, TEST_MS} from './harness.mjs';
 import {
-  freePort,
   httpGet,
   httpRequest,
-  isReady,
-  Program,
   programPath,
+  startApp,
   stubbornClient,
   tcpProbe,
   waitFor,
@@ -32,41 +30,16 @@ const MODE = SINGLE_PORT ? 'single port (/ws on the app)' : 'two ports';
 const GRACE_MS = 600;
 
 /**
- * Starts attached_runtime on free ports and waits until /health/ready says
- * 200. HTTP_IO_THREADS=1 makes "a later request on another connection was
- * answered" prove that an earlier one was read (one epoll loop, FIFO).
+ * attached_runtime on free ports, ready. HTTP_IO_THREADS=1 makes "a later
+ * request on another connection was answered" prove that an earlier one was
+ * read (one epoll loop, in order).
  */
 async function start(env = {}) {
-  for (let attempt = 1;; attempt++) {
-    const httpPort = await freePort();
-    const wsPort = SINGLE_PORT ? 0 : await freePort();
-    const p = new Program(BIN, {
-      env: {
-        SERVER_PORT: String(httpPort),
-        WEBSOCKET_PORT: String(wsPort),
-        HTTP_IO_THREADS: '1',
-        ...(SINGLE_PORT ? {EBB_WS_ON_APP_PORT: '1'} : {}),
-        ...env,
-      },
-    });
-    await waitFor(async () => !p.running || (await isReady(httpPort)), 10000,
-                  `${p.name} to be ready on ${httpPort}`)
-        .catch((e) => {
-          p.kill();
-          e.message += p.tail();
-          throw e;
-        });
-    if (p.running) {
-      p.httpPort = httpPort;
-      p.wsPort = wsPort;
-      p.wsUrl = SINGLE_PORT ? `ws://127.0.0.1:${httpPort}/ws` : `ws://127.0.0.1:${wsPort}/`;
-      return p;
-    }
-    const exit = await p.exited;
-    // Someone took the free port in between: try other ports.
-    if (exit.code === 1 && /cannot listen/.test(p.stderr) && attempt < 3) continue;
-    assert.fail(`${p.name} exited at start-up (${JSON.stringify(exit)})${p.tail()}`);
-  }
+  const p = await startApp(
+      BIN, {HTTP_IO_THREADS: '1', ...(SINGLE_PORT ? {EBB_WS_ON_APP_PORT: '1'} : {}), ...env},
+      {wsOnAppPort: SINGLE_PORT});
+  p.wsUrl = SINGLE_PORT ? `ws://127.0.0.1:${p.httpPort}/ws` : `ws://127.0.0.1:${p.wsPort}/`;
+  return p;
 }
 
 /** n open WebSocket clients, each proven to work by an echo. */
@@ -79,15 +52,17 @@ async function connectClients(p, n) {
 /**
  * GET /slow?ms=... on its own connection, in flight on the server when this
  * returns: a later request on another connection has been answered.
+ * Returns {outcome}: a promise of {response} or {error} (wrapped, so that
+ * awaiting this function does not wait for the slow response itself).
  */
 async function startSlowRequest(p, ms, deadlineMs) {
-  const slow = httpRequest(p.httpPort, `/slow?ms=${ms}`, {ms: deadlineMs});
+  const slow = httpRequest(p.httpPort, `/slow?ms=${ms}`, {ms: deadlineMs, keepAlive: true});
   // Settled either way; inspected by the caller (no unhandled rejection).
   const outcome = slow.response.then((r) => ({response: r}), (error) => ({error}));
   await slow.sent;
   assert.equal((await httpGet(p.httpPort, '/health/ready')).status, 200,
                 'ready before the drain');
-  return outcome;
+  return {outcome};
 }
 
 /** Polls new connections until the listener refuses them; returns when. */
@@ -112,7 +87,7 @@ describe(`attached_runtime, ${MODE}`, () => {
            // A NEW connection during the grace: served, but not ready.
            let ready;
            await waitFor(async () => {
-             ready = await httpGet(p.httpPort, '/health/ready');
+             ready = await httpGet(p.httpPort, '/health/ready', {keepAlive: true});
              return ready.status === 503;
            }, GRACE_MS, `/health/ready to answer 503 within the ${GRACE_MS} ms grace`);
            assert.equal(ready.headers.connection, 'close', 'a response during the drain keeps ' +
@@ -137,7 +112,7 @@ describe(`attached_runtime, ${MODE}`, () => {
              assert.equal(info.code, 1001, `client ${i}: close ${info.code} '${info.reason}'`);
 
            // The in-flight request finished, and told the client to go.
-           const {response, error} = await slow;
+           const {response, error} = await slow.outcome;
            assert.ok(!error, `slow request failed: ${error && error.message}`);
            assert.equal(response.status, 200);
            assert.equal(response.headers.connection, 'close');
@@ -159,7 +134,7 @@ describe(`attached_runtime, ${MODE}`, () => {
            p.signal('SIGTERM');
            for (const c of clients) await c.expectClose(1001);
 
-           const {response, error} = await slow;
+           const {response, error} = await slow.outcome;
            const cutAfter = Date.now() - t0;
            assert.ok(error, `the slow request was answered (${response && response.status}), ` +
                                 'expected its connection cut at the deadline');
@@ -185,7 +160,7 @@ describe(`attached_runtime, ${MODE}`, () => {
            for (const c of clients) await c.expectClose(1001);
            const t0 = Date.now();
            p.signal('SIGTERM');
-           const {error} = await slow;
+           const {error} = await slow.outcome;
            assert.ok(error, 'the slow request was answered; expected it cut by the force');
            const exit = await p.exitWithin(5000);
            const took = Date.now() - t0;

@@ -12,7 +12,15 @@ import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 
 import {STEP_MS, TEST_MS} from './harness.mjs';
-import {httpJson, httpRequest, Program, programPath, waitFor, withProgram} from './programs.mjs';
+import {
+  httpJson,
+  httpRequest,
+  Program,
+  programPath,
+  startApp,
+  waitFor,
+  withProgram,
+} from './programs.mjs';
 
 // Each program's path from its environment variable: MANUAL_STOP, ROOMS, ...
 const bin = (name) => programPath(name.toUpperCase());
@@ -165,11 +173,10 @@ describe('typed_messages', () => {
 describe('close_client', () => {
   test('an operator lists sessions and closes one by id; the other stays open',
        {timeout: TEST_MS}, async () => {
-         const p = new Program(bin('close_client'));
+         const p = await startApp(bin('close_client'));
          await withProgram(p, async () => {
-           const m = await p.waitStdout(/http on port (\d+), websocket on port (\d+)/);
-           const [httpPort, wsPort] = [Number(m[1]), Number(m[2])];
-           const url = `ws://127.0.0.1:${wsPort}/`;
+           const httpPort = p.httpPort;
+           const url = `ws://127.0.0.1:${p.wsPort}/`;
            const a = await p.connect(url);
            const b = await p.connect(url);
            const idOf = async (c) => {

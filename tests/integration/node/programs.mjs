@@ -161,15 +161,18 @@ export async function withProgram(program, body) {
 // ---------------------------------------------------------------- HTTP
 
 /**
- * One request on a fresh connection (no keep-alive agent: each request must
- * be a NEW connection to test what the listener does). `sent` resolves once
+ * One request on a fresh connection (no agent: each request must be a NEW
+ * connection to test what the listener does). `sent` resolves once
  * the request is written; `response` with {status, headers, body} or rejects
  * with the socket error (ECONNREFUSED, ECONNRESET, ...).
  */
-export function httpRequest(port, target, {method = 'GET', ms = STEP_MS} = {}) {
+export function httpRequest(port, target, {method = 'GET', ms = STEP_MS, keepAlive = false} = {}) {
   let req;
+  // Without an agent Node asks for Connection: close; a test of what the
+  // server says about the connection must ask to keep it instead.
+  const headers = keepAlive ? {Connection: 'keep-alive'} : {};
   const sent = new Promise((resolve, reject) => {
-    req = http.request({host: '127.0.0.1', port, path: target, method, agent: false});
+    req = http.request({host: '127.0.0.1', port, path: target, method, agent: false, headers});
     req.once('finish', resolve);
     req.once('error', reject);
   });
@@ -179,7 +182,10 @@ export function httpRequest(port, target, {method = 'GET', ms = STEP_MS} = {}) {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));
-      res.once('end', () => resolve({status: res.statusCode, headers: res.headers, body}));
+      res.once('end', () => {
+        resolve({status: res.statusCode, headers: res.headers, body});
+        if (keepAlive) res.socket.destroy();  // no agent will reuse it
+      });
       res.once('error', reject);
       res.once('aborted', () => reject(new Error('response aborted')));
     });
@@ -260,5 +266,36 @@ export async function isReady(port) {
     return (await httpGet(port, '/health/ready', {ms: 1000})).status === 200;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Starts an ebb::App program on free ports (SERVER_PORT, and WEBSOCKET_PORT
+ * unless `wsOnAppPort`) and waits until GET /health/ready answers 200.
+ * Retries with other ports when the program could not bind (someone took
+ * the free port in between). The program gets .httpPort and .wsPort.
+ */
+export async function startApp(file, env = {}, {wsOnAppPort = false} = {}) {
+  for (let attempt = 1;; attempt++) {
+    const httpPort = await freePort();
+    const wsPort = wsOnAppPort ? 0 : await freePort();
+    const p = new Program(file, {
+      env: {SERVER_PORT: String(httpPort), WEBSOCKET_PORT: String(wsPort), ...env},
+    });
+    await waitFor(async () => !p.running || (await isReady(httpPort)), START_MS,
+                  `${p.name} to be ready on port ${httpPort}`)
+        .catch((e) => {
+          p.kill();
+          e.message += p.tail();
+          throw e;
+        });
+    if (p.running) {
+      p.httpPort = httpPort;
+      p.wsPort = wsPort;
+      return p;
+    }
+    const exit = await p.exited;
+    if (exit.code === 1 && /cannot listen/.test(p.stderr) && attempt < 3) continue;
+    assert.fail(`${p.name} exited at start-up (${JSON.stringify(exit)})${p.tail()}`);
   }
 }

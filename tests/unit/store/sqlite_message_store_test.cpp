@@ -375,7 +375,7 @@ TEST(SqliteMessageStore, FailedCommitFailsItsWholeBatchAndConsumesNoSeq) {
   EXPECT_EQ(store.append("a", "before"), 1u);
   // Failure injection behind the store's back: inserting "boom" aborts.
   raw_exec(path,
-           "CREATE TRIGGER inject BEFORE INSERT ON messages WHEN NEW.body = 'boom' "
+           "CREATE TRIGGER inject BEFORE INSERT ON messages WHEN CAST(NEW.body AS TEXT) = 'boom' "
            "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
 
   std::string what;

@@ -1,0 +1,382 @@
+// ReliableRooms (sequenced rooms, exact resume) and the long-polling bridge,
+// over real sockets and a real SQLite file.
+#include <gtest/gtest.h>
+
+#include <ebb.hpp>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "unit/http/raw_http.hpp"
+#include "unit/support/wait.hpp"
+#include "unit/websocket/test_client.hpp"
+
+namespace {
+
+using ebb::test::Counter;
+using ebb::test::eventually;
+using ebb::test::RawHttp;
+using ebb::test::TestClient;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+std::filesystem::path temp_db(const char* name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("ebb_resume_" + std::to_string(::getpid()) + "_" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir / "messages.db";
+}
+
+ebb::websocket::ServerOptions server_options() {
+  ebb::websocket::ServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.io_threads = 2;
+  o.shutdown_timeout = 5s;
+  return o;
+}
+
+// A server whose typed messages go to ReliableRooms.
+struct RoomServer {
+  RoomServer(ebb::websocket::MessageStore& store,
+             ebb::websocket::ServerOptions o = server_options())
+      : executor(std::make_shared<ebb::executor::RuntimeExecutor>(2)),
+        ws(std::move(o), executor),
+        rooms(ws, store) {
+    ws.on_typed_message([this](ebb::websocket::Session& s, const std::string& type,
+                               const ebb::json::kvs& payload) { rooms.handle(s, type, payload); });
+  }
+  ~RoomServer() {
+    ws.stop();
+    executor->stop();
+  }
+  std::shared_ptr<ebb::executor::RuntimeExecutor> executor;
+  ebb::websocket::Server ws;
+  ebb::websocket::ReliableRooms rooms;
+};
+
+std::string typed(std::string_view type, json::object payload) {
+  return json::serialize(json::object{{"type", type}, {"payload", std::move(payload)}});
+}
+
+// Reads typed messages until `done` says stop; returns false on timeout.
+template <class F>
+bool read_typed(TestClient& c, F&& on_message, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto f = c.read_frame(1s);
+    if (!f) continue;
+    if (f->opcode != 0x1) return false;
+    auto v = json::parse(f->payload).as_object();
+    if (on_message(std::string(v["type"].as_string()), v["payload"].as_object())) return true;
+  }
+  return false;
+}
+
+TEST(ReliableRooms, JoinWithoutPositionGetsHistoryThenLive) {
+  auto path = temp_db("history");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  RoomServer srv(store);
+  srv.ws.start();
+  for (int i = 1; i <= 60; ++i) srv.rooms.publish("general", json::object{{"n", i}});
+  store.flush();
+  TestClient c(srv.ws.port());
+  c.upgrade();
+  c.send_frame(0x1, typed("room.join", {{"room", "general"}}));
+  std::vector<std::uint64_t> seqs;
+  ASSERT_TRUE(read_typed(c, [&](const std::string& type, json::object& p) {
+    if (type == "room.message") seqs.push_back(p["seq"].to_number<std::uint64_t>());
+    return type == "room.joined";
+  }));
+  ASSERT_EQ(seqs.size(), 50u);  // history_on_join
+  EXPECT_EQ(seqs.front(), 11u);
+  EXPECT_EQ(seqs.back(), 60u);
+  srv.rooms.publish("general", json::object{{"n", 61}});
+  ASSERT_TRUE(read_typed(c, [&](const std::string& type, json::object& p) {
+    return type == "room.message" && p["seq"].to_number<std::uint64_t>() == 61 &&
+           p["body"].at("n").as_int64() == 61;
+  }));
+}
+
+// The seam: clients join at arbitrary points while a publisher writes; each
+// sees every message after its position exactly once, in order.
+TEST(ReliableRooms, ResumeSeamHasNoGapAndNoDuplicateUnderConcurrentPublishing) {
+  auto path = temp_db("seam");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  RoomServer srv(store);
+  srv.ws.start();
+  constexpr int total = 2000;
+  std::atomic<int> published{0};
+  std::thread publisher([&] {
+    for (int i = 1; i <= total; ++i) {
+      srv.rooms.publish("seam", json::object{{"n", i}});
+      published = i;
+      if (i % 50 == 0) std::this_thread::sleep_for(1ms);  // spread over time
+    }
+  });
+  std::mt19937 rng(42);
+  constexpr int clients = 8;
+  std::vector<std::thread> joiners;
+  std::atomic<int> failures{0};
+  for (int k = 0; k < clients; ++k) {
+    // Wait until some messages exist, then join from a random earlier point.
+    ASSERT_TRUE(eventually([&] { return published.load() >= (k + 1) * total / (clients + 1); }));
+    std::uint64_t after = rng() % (published.load() + 1);
+    joiners.emplace_back([&, after] {
+      TestClient c(srv.ws.port());
+      c.upgrade();
+      c.send_frame(0x1, typed("room.join", {{"room", "seam"}, {"after", after}}));
+      std::uint64_t expected = after + 1;
+      bool ok = read_typed(
+          c,
+          [&](const std::string& type, json::object& p) {
+            if (type != "room.message") return false;
+            auto seq = p["seq"].to_number<std::uint64_t>();
+            if (seq != expected) {
+              ADD_FAILURE() << "after " << after << ": got seq " << seq << ", expected "
+                            << expected;
+              failures++;
+              return true;
+            }
+            ++expected;
+            return seq == total;
+          },
+          60s);
+      if (!ok) {
+        ADD_FAILURE() << "after " << after << ": stopped at " << expected;
+        failures++;
+      }
+    });
+  }
+  publisher.join();
+  for (auto& t : joiners) t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST(ReliableRooms, PublishIsAckedAndBadInputIsNacked) {
+  auto path = temp_db("ack");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  RoomServer srv(store);
+  srv.ws.start();
+  TestClient c(srv.ws.port());
+  c.upgrade();
+  c.send_frame(0x1, typed("room.join", {{"room", "r"}, {"after", 0}}));
+  ASSERT_TRUE(
+      read_typed(c, [](const std::string& t, json::object&) { return t == "room.joined"; }));
+  c.send_frame(0x1,
+               typed("room.publish", {{"room", "r"}, {"id", "m1"}, {"body", {{"text", "hi"}}}}));
+  bool got_message = false;
+  ASSERT_TRUE(read_typed(c, [&](const std::string& t, json::object& p) {
+    if (t == "room.message") {
+      got_message = true;
+      EXPECT_EQ(p["id"].as_string(), "m1");
+      EXPECT_EQ(p["body"].at("text").as_string(), "hi");
+    }
+    if (t != "room.ack") return false;
+    EXPECT_EQ(p["id"].as_string(), "m1");
+    EXPECT_EQ(p["seq"].to_number<std::uint64_t>(), 1u);
+    return true;
+  }));
+  EXPECT_TRUE(got_message);  // the broadcast comes before the ack
+  c.send_frame(0x1, typed("room.publish", {{"room", ""}, {"id", "m2"}}));
+  ASSERT_TRUE(read_typed(c, [](const std::string& t, json::object& p) {
+    return t == "room.nack" && p["id"].as_string() == "m2";
+  }));
+  c.send_frame(0x1, typed("room.join", {{"after", 3}}));
+  ASSERT_TRUE(read_typed(c, [](const std::string& t, json::object&) { return t == "error"; }));
+}
+
+TEST(ReliableRooms, ResumeAfterARestartOnTheSameStore) {
+  auto path = temp_db("restart");
+  {
+    ebb::websocket::SqliteMessageStore store(path.string());
+    RoomServer srv(store);
+    srv.ws.start();
+    for (int i = 1; i <= 30; ++i) srv.rooms.publish("r", json::object{{"n", i}});
+    store.flush();
+  }
+  ebb::websocket::SqliteMessageStore store(path.string());
+  RoomServer srv(store);
+  srv.ws.start();
+  EXPECT_EQ(srv.rooms.last_seq("r"), 30u);
+  TestClient c(srv.ws.port());
+  c.upgrade();
+  c.send_frame(0x1, typed("room.resume", {{"rooms", {{"r", 25}}}}));
+  std::vector<std::uint64_t> seqs;
+  ASSERT_TRUE(read_typed(c, [&](const std::string& t, json::object& p) {
+    if (t == "room.message") seqs.push_back(p["seq"].to_number<std::uint64_t>());
+    return t == "room.joined";
+  }));
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{26, 27, 28, 29, 30}));
+}
+
+// ------------------------------------------------------------ long-polling ---
+
+// Declaration order is destruction order reversed: counters outlive the
+// server whose callbacks use them; the bridge outlives server and app.
+struct LpFixture {
+  explicit LpFixture(ebb::websocket::MessageStore& store, std::size_t capacity = 256,
+                     std::chrono::seconds ttl = 60s)
+      : bridge(&metrics, ttl, capacity, 1500ms), srv(store, [] {
+          auto o = server_options();
+          o.shutdown_notice =
+              R"({"type":"server.shutdown","payload":{"reconnect_ms":{reconnect_ms}}})";
+          return o;
+        }()) {
+    srv.ws.attach_long_polling_bridge(&bridge);
+    srv.ws.on_open([this](ebb::websocket::Session&) { opened.add(); });
+    srv.ws.on_close([this](ebb::websocket::Session&, std::uint16_t code, std::string_view) {
+      last_close = code;
+      closed.add();
+    });
+    srv.ws.start();
+    bridge.mount(app, "/lp");
+  }
+  static ebb::AppOptions app_options() {
+    ebb::AppOptions o;
+    o.host = "127.0.0.1";
+    return o;
+  }
+  ebb::websocket::WebSocketMetrics metrics;
+  Counter opened, closed;
+  std::atomic<int> last_close{0};
+  ebb::websocket::LongPollingBridge bridge;
+  RoomServer srv;
+  ebb::App app{app_options()};
+};
+
+json::object body_json(const std::optional<ebb::test::RawResponse>& r) {
+  return json::parse(r->body).as_object();
+}
+
+TEST(LongPolling, ALongPollClientIsOneMoreSession) {
+  auto path = temp_db("lp");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  LpFixture f(store);
+  auto port = f.app.listen(0);
+  RawHttp http(port);
+  auto open = http.roundtrip("POST", "/lp/open");
+  ASSERT_TRUE(open);
+  ASSERT_EQ(open->status, 200);
+  std::string sid(body_json(open)["sid"].as_string());
+  EXPECT_EQ(sid.size(), 32u);
+  ASSERT_TRUE(f.opened.wait_for(1));
+
+  // Join a room over long-polling; a WebSocket client publishes into it.
+  auto send = http.roundtrip("POST", "/lp/send?sid=" + sid, {},
+                             typed("room.join", {{"room", "mixed"}, {"after", 0}}));
+  ASSERT_TRUE(send);
+  EXPECT_EQ(send->status, 204);
+  std::uint64_t next = 0;
+  std::vector<std::string> got;
+  auto poll_until = [&](auto pred) {
+    return eventually(
+        [&] {
+          auto r = http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=" + std::to_string(next));
+          if (!r || r->status != 200) return false;
+          auto b = body_json(r);
+          for (auto& m : b["messages"].as_array()) got.emplace_back(m.as_string());
+          next = b["next"].to_number<std::uint64_t>();
+          return pred();
+        },
+        10s);
+  };
+  ASSERT_TRUE(poll_until(
+      [&] { return !got.empty() && got.back().find("room.joined") != std::string::npos; }));
+  TestClient ws_client(f.srv.ws.port());
+  ws_client.upgrade();
+  ws_client.send_frame(0x1, typed("room.publish", {{"room", "mixed"}, {"body", "from ws"}}));
+  got.clear();
+  ASSERT_TRUE(poll_until([&] {
+    for (auto& m : got)
+      if (m.find("from ws") != std::string::npos) return true;
+    return false;
+  }));
+  // And the other way: the long-poll client publishes, the WebSocket one joins and sees it.
+  ASSERT_EQ(http.roundtrip("POST", "/lp/send?sid=" + sid, {},
+                           typed("room.publish", {{"room", "mixed"}, {"body", "from lp"}}))
+                ->status,
+            204);
+  ws_client.send_frame(0x1, typed("room.join", {{"room", "mixed"}, {"after", 1}}));
+  ASSERT_TRUE(read_typed(ws_client, [](const std::string& t, json::object& p) {
+    return t == "room.message" && p["body"] == "from lp";
+  }));
+  EXPECT_EQ(f.srv.ws.room_size("mixed"), 2u);
+
+  auto close = http.roundtrip("POST", "/lp/close?sid=" + sid);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->status, 204);
+  ASSERT_TRUE(f.closed.wait_for(1));
+  EXPECT_EQ(f.last_close.load(), 1000);
+  EXPECT_EQ(http.roundtrip("GET", "/lp/poll?sid=" + sid)->status, 404);
+  EXPECT_EQ(http.roundtrip("GET", "/lp/poll?sid=0123")->status, 404);
+}
+
+TEST(LongPolling, UnacknowledgedMessagesAreSentAgainAndOverflowClosesWith1008) {
+  auto path = temp_db("lp_ack");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  LpFixture f(store, /*capacity=*/4);
+  auto port = f.app.listen(0);
+  RawHttp http(port);
+  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  ASSERT_TRUE(f.opened.wait_for(1));
+  f.srv.ws.broadcast_text("one");
+  f.srv.ws.broadcast_text("two");
+  auto first = body_json(http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=0"));
+  ASSERT_EQ(first["messages"].as_array().size(), 2u);
+  // The answer was "lost": polling again without acknowledging resends it.
+  auto again = body_json(http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=0"));
+  EXPECT_EQ(again["messages"].as_array().size(), 2u);
+  // Five more: the buffer (4, the two unacknowledged included) overflows at
+  // the third. Acknowledged ones go; what fitted is still delivered.
+  for (int i = 0; i < 5; ++i) f.srv.ws.broadcast_text("m" + std::to_string(i));
+  auto after = body_json(http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=2"));
+  ASSERT_EQ(after["messages"].as_array().size(), 2u);
+  EXPECT_EQ(after["messages"].as_array()[1].as_string(), "m1");
+  ASSERT_TRUE(after["closed"].is_object());
+  EXPECT_EQ(after["closed"].at("code").as_int64(), 1008);
+  ASSERT_TRUE(f.closed.wait_for(1));
+  EXPECT_EQ(f.last_close.load(), 1008);
+}
+
+TEST(LongPolling, HeldPollIsAnsweredAtOnceByTheDrain) {
+  auto path = temp_db("lp_drain");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  LpFixture f(store);
+  auto port = f.app.listen(0);
+  RawHttp http(port);
+  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  ASSERT_TRUE(f.opened.wait_for(1));
+  http.send(http.request("GET", "/lp/poll?sid=" + sid + "&ack=0"));  // held: nothing buffered
+  ASSERT_TRUE(eventually([&] { return f.app.in_flight() == 1; }));
+  auto t0 = std::chrono::steady_clock::now();
+  f.srv.ws.stop_async();
+  auto resp = http.read_response();
+  ASSERT_TRUE(resp);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);  // not the 1.5 s poll timeout
+  auto b = body_json(resp);
+  ASSERT_EQ(b["messages"].as_array().size(), 1u);
+  EXPECT_NE(std::string(b["messages"].as_array()[0].as_string()).find("server.shutdown"),
+            std::string::npos);
+  EXPECT_EQ(b["closed"].at("code").as_int64(), 1001);
+  EXPECT_TRUE(b["closed"].as_object().contains("reconnect_ms"));
+  ASSERT_TRUE(f.closed.wait_for(1));
+  EXPECT_EQ(f.last_close.load(), 1001);
+  // New long-poll sessions are refused while the server drains.
+  EXPECT_EQ(RawHttp(port).roundtrip("POST", "/lp/open")->status, 503);
+}
+
+TEST(LongPolling, AnIdleSessionExpires) {
+  auto path = temp_db("lp_ttl");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  LpFixture f(store, 256, /*ttl=*/1s);
+  auto port = f.app.listen(0);
+  RawHttp http(port);
+  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  ASSERT_TRUE(f.closed.wait_for(1, 5s));
+  EXPECT_EQ(f.last_close.load(), 1006);
+  EXPECT_TRUE(eventually([&] { return f.bridge.session_count() == 0; }));
+}
+
+}  // namespace
