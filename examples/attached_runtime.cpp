@@ -26,11 +26,16 @@ int main() {
     });
     // Answers after ?ms= milliseconds, from the executor: the kind of
     // request a drain must let finish.
-    app.get("/slow", [executor](ebb::Request& req, ebb::Response& res) {
+    app.get("/slow", [executor, &app](ebb::Request& req, ebb::Response& res) {
       auto ms = std::strtol(std::string(req.query("ms")).c_str(), nullptr, 10);
       auto pending = res.defer();
-      executor->post([pending, ms]() mutable {
-        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      executor->post([pending, ms, &app]() mutable {
+        // In slices: once a forced drain has stopped the app nobody waits
+        // for the answer, and finalize_shutdown() must not wait for us.
+        using namespace std::chrono_literals;
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (std::chrono::steady_clock::now() < until && app.state() != ebb::AppState::stopped)
+          std::this_thread::sleep_for(5ms);
         pending.response().text("slept " + std::to_string(ms) + " ms\n");
         pending.send();
       });

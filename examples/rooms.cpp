@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace {
 
@@ -51,14 +52,15 @@ void handle(Server& ws, Session& s, std::string_view line) {
     mine.erase(std::string(rest));
     s.send_text("left " + std::string(rest));
   } else if (verb == "say") {
-    auto [room, text] = split_word(rest);
+    auto [room_view, text] = split_word(rest);
+    const std::string room(room_view);
     // Only members may speak: otherwise anyone could write into any room.
     if (room.empty() || mine.find(room) == mine.end()) {
-      s.send_text("error: join " + std::string(room) + " first");
+      s.send_text("error: join " + room + " first");
       return;
     }
-    ws.broadcast_text_to_room(std::string(room), std::string(room) + " " + std::to_string(s.id()) +
-                                                     ": " + std::string(text));
+    const std::string message = room + " " + std::to_string(s.id()) + ": " + std::string(text);
+    ws.broadcast_text_to_room(room, message);
   } else {
     s.send_text("error: expected join <room>, leave <room> or say <room> <text>");
   }

@@ -1,14 +1,13 @@
 #include "chat_service.hpp"
 
 #include <algorithm>
-#include <iostream>
-#include <utility>
-#include <vector>
-
 #include <ebb/metrics/websocket_metrics.hpp>
 #include <ebb/websocket/long_polling.hpp>
 #include <ebb/websocket/reliable_rooms.hpp>
 #include <ebb/websocket/server.hpp>
+#include <iostream>
+#include <utility>
+#include <vector>
 
 namespace ebb::chat {
 
@@ -115,9 +114,9 @@ void ChatService::hello(websocket::Session& s, const ebb::json::kvs& payload) {
   }
   const std::string name(trim(std::string_view(given->as_string())));
   if (name.empty() || utf8_length(name) > options_.max_name || has_control_char(name)) {
-    s.send_text(error_message("a name has 1 to " + std::to_string(options_.max_name) +
-                                  " printable characters",
-                              "chat.hello"));
+    s.send_text(error_message(
+        "a name has 1 to " + std::to_string(options_.max_name) + " printable characters",
+        "chat.hello"));
     return;
   }
   std::set<std::string> rooms;
@@ -128,7 +127,8 @@ void ChatService::hello(websocket::Session& s, const ebb::json::kvs& payload) {
     m.name = name;
     rooms = m.rooms;
   }
-  s.send_text(envelope("chat.welcome", {{"id", s.id()}, {"name", name}}));
+  s.send_text(envelope("chat.welcome",
+                       {{"id", s.id()}, {"name", name}, {"connections", ws_.session_count()}}));
   for (const auto& room : rooms) send_presence(room);
 }
 
@@ -271,7 +271,9 @@ ebb::json::kvs ChatService::stats() const {
                    ? "draining"
                    : websocket::to_string(state);
   o["sessions_left"] = draining ? sessions : 0;
-  if (draining) o["sessions_at_drain_start"] = ws_.drain_report().sessions_at_start;
+  // Counted here rather than from DrainReport, which leaves long-poll
+  // sessions out while session_count() includes them.
+  if (draining) o["sessions_at_drain_start"] = sessions_at_drain_start_.load();
   {
     std::lock_guard lock(mu_);
     o["rooms"] = known_rooms_.size();
@@ -279,10 +281,10 @@ ebb::json::kvs ChatService::stats() const {
   return o;
 }
 
-void ChatService::start_stats(std::function<void()> on_first_tick) {
+void ChatService::start_stats(std::function<bool()> announce) {
   std::lock_guard lock(stats_mu_);
   if (stats_thread_.joinable() || stats_stop_) return;
-  stats_thread_ = std::thread([this, f = std::move(on_first_tick)] { stats_loop(f); });
+  stats_thread_ = std::thread([this, f = std::move(announce)] { stats_loop(f); });
 }
 
 void ChatService::stop_stats() {
@@ -297,17 +299,18 @@ void ChatService::stop_stats() {
 }
 
 void ChatService::drain_started() {
+  sessions_at_drain_start_.store(ws_.session_count());
   draining_.store(true);
   push_to_dashboards(envelope("chat.stats", stats()));
 }
 
-void ChatService::stats_loop(std::function<void()> on_first_tick) {
-  if (on_first_tick) on_first_tick();
+void ChatService::stats_loop(std::function<bool()> announce) {
   std::unique_lock lock(stats_mu_);
   while (!stats_stop_) {
     stats_cv_.wait_for(lock, options_.stats_interval, [this] { return stats_stop_; });
     if (stats_stop_) break;
     lock.unlock();
+    if (announce && announce()) announce = nullptr;
     tick(Clock::now());
     lock.lock();
   }
@@ -332,9 +335,8 @@ void ChatService::tick(Clock::time_point now) {
     last_count_sent_ = count;
     last_count_at_ = now;
     ws_.broadcast_text(envelope(
-        "chat.stats",
-        {{"connections", count},
-         {"longpoll_sessions", bridge_ != nullptr ? bridge_->session_count() : 0}}));
+        "chat.stats", {{"connections", count},
+                       {"longpoll_sessions", bridge_ != nullptr ? bridge_->session_count() : 0}}));
   }
   bool rooms_changed = false;
   {

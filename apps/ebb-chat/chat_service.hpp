@@ -22,6 +22,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <ebb/json/json.hpp>
+#include <ebb/metrics/prometheus.hpp>
+#include <ebb/store/message_store.hpp>
+#include <ebb/websocket/session.hpp>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -30,11 +34,6 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
-
-#include <ebb/json/json.hpp>
-#include <ebb/metrics/prometheus.hpp>
-#include <ebb/store/message_store.hpp>
-#include <ebb/websocket/session.hpp>
 
 namespace ebb::websocket {
 class Server;
@@ -66,9 +65,10 @@ class ChatService {
   /// filter and membership handler. Before ws.start().
   void install();
 
-  /// Starts the thread that pushes stats. `on_first_tick` runs once on it
-  /// (the program prints where it listens from there).
-  void start_stats(std::function<void()> on_first_tick = {});
+  /// Starts the thread that pushes stats. `announce` runs on it at every
+  /// tick until it returns true (the program prints where it listens once
+  /// the port is bound).
+  void start_stats(std::function<bool()> announce = {});
   /// Stops and joins it. Idempotent.
   void stop_stats();
 
@@ -103,7 +103,7 @@ class ChatService {
   void send_presence(const std::string& room);
   void mark_rooms_changed();
 
-  void stats_loop(std::function<void()> on_first_tick);
+  void stats_loop(std::function<bool()> announce);
   void tick(std::chrono::steady_clock::time_point now);
   double messages_per_second(std::chrono::steady_clock::time_point now);
   void push_to_dashboards(const std::string& text);
@@ -123,6 +123,7 @@ class ChatService {
 
   std::atomic<std::uint64_t> messages_total_{0};
   std::atomic<bool> draining_{false};
+  std::atomic<std::size_t> sessions_at_drain_start_{0};
 
   // The stats thread; rate_ and last_count_* are touched by it only.
   std::mutex stats_mu_;

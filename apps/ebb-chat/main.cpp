@@ -13,14 +13,12 @@
 // Exit status: 0 clean drain, 3 something had to be forced, 1 start-up error.
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <iostream>
-#include <memory>
-#include <thread>
-
 #include <ebb.hpp>
 #include <ebb/websocket/long_polling.hpp>
 #include <ebb/websocket/reliable_rooms.hpp>
+#include <filesystem>
+#include <iostream>
+#include <memory>
 
 #include "chat_service.hpp"
 #include "settings.hpp"
@@ -46,13 +44,42 @@ ebb::chat::ChatOptions chat_options(const ebb::config::Config& cfg) {
   ebb::chat::ChatOptions o;
   o.max_text = static_cast<std::size_t>(cfg.get_int("CHAT_MAX_TEXT", 2000, 1, 1 << 20));
   o.max_name = static_cast<std::size_t>(cfg.get_int("CHAT_MAX_NAME", 32, 1, 1024));
-  o.stats_interval =
-      cfg.get_duration("CHAT_STATS_INTERVAL_MS", std::chrono::milliseconds(250));
-  o.count_interval =
-      cfg.get_duration("CHAT_COUNT_INTERVAL_MS", std::chrono::milliseconds(2000));
+  o.stats_interval = cfg.get_duration("CHAT_STATS_INTERVAL_MS", std::chrono::milliseconds(250));
+  o.count_interval = cfg.get_duration("CHAT_COUNT_INTERVAL_MS", std::chrono::milliseconds(2000));
   if (o.stats_interval.count() <= 0)
     throw ebb::config::ConfigError("CHAT_STATS_INTERVAL_MS", "must be positive");
   return o;
+}
+
+struct LongPollSettings {
+  std::chrono::seconds ttl;
+  std::size_t capacity;
+  std::chrono::milliseconds poll_timeout;
+};
+
+LongPollSettings longpoll_settings(const ebb::config::Config& cfg) {
+  using std::chrono::duration_cast;
+  LongPollSettings s{duration_cast<std::chrono::seconds>(
+                         cfg.get_duration("LONGPOLL_TTL", std::chrono::seconds(60))),
+                     static_cast<std::size_t>(cfg.get_int("LONGPOLL_CAPACITY", 256, 1, 1 << 20)),
+                     cfg.get_duration("LONGPOLL_POLL_TIMEOUT", std::chrono::seconds(25))};
+  if (s.ttl.count() < 1) throw ebb::config::ConfigError("LONGPOLL_TTL", "must be at least 1s");
+  if (s.poll_timeout.count() <= 0)
+    throw ebb::config::ConfigError("LONGPOLL_POLL_TIMEOUT", "must be positive");
+  if (s.poll_timeout >= s.ttl)
+    throw ebb::config::ConfigError("LONGPOLL_POLL_TIMEOUT", "must be shorter than LONGPOLL_TTL");
+  return s;
+}
+
+/// The WebSocket shares the app's plain-HTTP port: TLS for it alone cannot
+/// work, and a setting that cannot work is a start-up error, not ignored.
+void refuse_unsupported(const ebb::config::Config& cfg) {
+  for (const char* key : {"WEBSOCKET_TLS_CERT", "WEBSOCKET_TLS_KEY"})
+    if (!cfg.get_string(key).empty())
+      throw ebb::config::ConfigError(
+          key,
+          "not supported by ebb-chat (WebSocket shares SERVER_PORT at /ws): terminate TLS "
+          "in a proxy in front of it");
 }
 
 std::filesystem::path database_path(const ebb::config::Config& cfg) {
@@ -73,6 +100,7 @@ int run(const ebb::chat::CommandLine& cl) {
   ebb::config::Config cfg{cl.env_file.value_or(".env")};
   ebb::chat::apply(cl, cfg);
   export_log_level(cfg);
+  refuse_unsupported(cfg);
   const auto web = ebb::chat::web_dir(cfg);
   const auto db = database_path(cfg);
 
@@ -82,12 +110,8 @@ int run(const ebb::chat::CommandLine& cl) {
   ws::SqliteMessageStore store{db.string(), store_options(cfg)};
   auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(
       static_cast<std::size_t>(cfg.get_int("CHAT_EXECUTOR_THREADS", 2, 1, 256)));
-  ws::LongPollingBridge bridge{
-      &metrics,
-      std::chrono::duration_cast<std::chrono::seconds>(
-          cfg.get_duration("LONGPOLL_TTL", std::chrono::seconds(60))),
-      static_cast<std::size_t>(cfg.get_int("LONGPOLL_CAPACITY", 256, 1, 1 << 20)),
-      cfg.get_duration("LONGPOLL_POLL_TIMEOUT", std::chrono::seconds(25))};
+  const auto lp = longpoll_settings(cfg);
+  ws::LongPollingBridge bridge{&metrics, lp.ttl, lp.capacity, lp.poll_timeout};
   ws::Server server{cfg, executor};
   server.set_metrics(metrics);
   server.attach_long_polling_bridge(&bridge);
@@ -106,9 +130,8 @@ int run(const ebb::chat::CommandLine& cl) {
   app.get("/api/rooms", [&chat](ebb::Request&, ebb::Response& res) {
     res.json(ebb::json::kvs{{"rooms", chat.room_list()}});
   });
-  app.get("/dashboard", [web](ebb::Request& req, ebb::Response& res) {
-    res.file(web / "dashboard.html", req);
-  });
+  app.get("/dashboard",
+          [web](ebb::Request& req, ebb::Response& res) { res.file(web / "dashboard.html", req); });
   app.static_files("/", web);
 
   ws::AttachedRuntime runtime{app, server, executor};
@@ -121,13 +144,13 @@ int run(const ebb::chat::CommandLine& cl) {
     server.stop_async();
   });
   chat.start_stats([&app, &cfg, web, db] {
-    // Printed once the port is known (run() binds it; SERVER_PORT may be 0).
-    for (int i = 0; i < 200 && app.port() == 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // Once the port is known (run() binds it; SERVER_PORT may be 0).
+    if (app.port() == 0) return false;
     std::printf("ebb-chat listening on http://%s:%u/ (history: %s, web: %s)\n",
-                cfg.get_string("SERVER_HOST", "0.0.0.0").c_str(), app.port(),
-                db.string().c_str(), web.string().c_str());
+                cfg.get_string("SERVER_HOST", "0.0.0.0").c_str(), app.port(), db.string().c_str(),
+                web.string().c_str());
     std::fflush(stdout);
+    return true;
   });
 
   app.run();  // blocks until the HTTP and the WebSocket drains are done

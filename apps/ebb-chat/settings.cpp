@@ -150,7 +150,9 @@ void print_help(std::ostream& out, std::string_view program) {
       << "Every setting comes from (first wins): the flags above, the environment,\n"
       << "the .env file in the working directory (or --env-file), the default.\n"
       << "SIGTERM/SIGINT drain gracefully; a second signal forces.\n"
-      << "Exit status: 0 clean drain, 3 sessions had to be forced, 1 start-up error.\n";
+      << "Exit status: 0 clean drain, 3 sessions had to be forced, 1 start-up error.\n"
+      << "WEBSOCKET_HOST, WEBSOCKET_PORT and WEBSOCKET_PATH do not apply (the WebSocket\n"
+      << "shares SERVER_PORT at /ws); WEBSOCKET_TLS_* is refused (put TLS in a proxy).\n";
   for (const auto& g : groups()) {
     out << "\n" << g.title << ":\n";
     for (const auto& s : g.items) {

@@ -5,14 +5,13 @@
 //
 // Precedence for every key: command-line flag, then the environment, then
 // `.env` in the working directory, then the default below.
+#include <ebb/config/config.hpp>
 #include <filesystem>
 #include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <ebb/config/config.hpp>
 
 namespace ebb::chat {
 

@@ -397,10 +397,10 @@ void AppCore::request_started() noexcept {
   if (metrics) metrics->http_requests_in_flight.inc();
 }
 
-void AppCore::request_finished() noexcept {
+void AppCore::request_finished(bool answered) noexcept {
   in_flight.fetch_sub(1, std::memory_order_acq_rel);
   if (metrics) metrics->http_requests_in_flight.dec();
-  if (draining.load(std::memory_order_acquire)) drain_completed_.fetch_add(1);
+  if (answered && draining.load(std::memory_order_acquire)) drain_completed_.fetch_add(1);
 }
 
 void AppCore::connection_ended(bool forced) noexcept {

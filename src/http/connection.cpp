@@ -353,6 +353,12 @@ void HttpConnection::sweep(Clock::time_point now) {
 }
 
 void HttpConnection::begin_drain() {
+  // A connection that has not sent its first request yet was accepted for
+  // one: it gets it answered (with Connection: close), within header_timeout.
+  if (requests_served_ == 0 && state_ == State::idle) {
+    deadline_ = std::min(deadline_, Clock::now() + core_.options.header_timeout);
+    return;
+  }
   if (state_ == State::idle && pending_.empty() && out_offset_ >= out_.size()) return finish();
   if (state_ == State::idle) close_after_flush();  // answer written, not yet sent
   if (state_ == State::deferred) responding_close_ = true;
@@ -373,7 +379,7 @@ void HttpConnection::finish() {
   }
   if (in_flight_) {
     in_flight_ = false;
-    core_.request_finished();
+    core_.request_finished(/*answered=*/false);
   }
   thread_.remove(this);
   core_.connection_ended(forced_);

@@ -206,7 +206,8 @@ class AppCore : public std::enable_shared_from_this<AppCore> {
   /// Routes a complete request: built-in routes, middleware, handler.
   void handle(Request& req, Response& res);
   void request_started() noexcept;
-  void request_finished() noexcept;
+  /// `answered`: a response was written (not cut by a force or a reset).
+  void request_finished(bool answered = true) noexcept;
   void connection_ended(bool forced) noexcept;
   /// Thread 0 is winding down (last connection gone, listener closed).
   void thread0_finished();

@@ -32,9 +32,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -160,7 +162,39 @@ class FastRng {
 struct Outgoing {
   Opcode opcode;
   std::string payload;
+  /// Room protocol (join, leave, resume, publish): regenerated from the room
+  /// state on the next open, so dropped from the backlog there.
+  bool room = false;
 };
+
+namespace json = boost::json;
+
+std::string typed(std::string_view type, json::object payload) {
+  return json::serialize(json::object{{"type", type}, {"payload", std::move(payload)}});
+}
+
+const json::string* string_field(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? &v->as_string() : nullptr;
+}
+
+std::optional<std::uint64_t> seq_field(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v) return std::nullopt;
+  if (v->is_uint64()) return v->as_uint64();
+  if (v->is_int64() && v->as_int64() >= 0) return static_cast<std::uint64_t>(v->as_int64());
+  return std::nullopt;
+}
+
+/// 16 hex digits: publish ids are "<prefix>-<n>", unique across clients in
+/// practice (64 random bits) so that our own ids are recognized by prefix.
+std::string make_id_prefix() {
+  std::random_device rd;
+  const std::uint64_t r = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(r));
+  return buf;
+}
 
 void log_callback_exception(std::string_view which, const char* what) {
   log::logger()->error("ebb::websocket::Client: exception from {}: {}", which, what);
@@ -308,6 +342,27 @@ struct Client::Impl {
   void on_frame_error(Conn& c, std::uint16_t code, std::string_view reason);
   std::shared_ptr<Conn> current(Conn& c) { return conn_.get() == &c ? conn_ : nullptr; }
 
+  // ---- rooms (client thread, except where noted) ----
+  struct PendingPublish {
+    std::string text;           ///< the room.publish message
+    std::uint64_t sent_on = 0;  ///< conn_gen_ of the connection it was queued on; 0 = never
+  };
+  void send_room(std::string text);
+  void rooms_on_open();
+  void do_join_room(const std::string& room, std::optional<std::uint64_t> after);
+  void do_leave_room(const std::string& room);
+  /// Queues publish `n` unless a resume is in progress (flush_pending sends
+  /// it then) or it already went out on this connection.
+  void send_pending(std::uint64_t n);
+  void flush_pending();
+  void update_tracking();  ///< under rooms_mutex_
+  void on_room_text(std::string_view text);
+  void on_room_message_in(const json::object& p);
+  void on_room_joined(const json::object& p);
+  /// The publish number of one of our ids ("<prefix>-<n>"); any thread.
+  std::optional<std::uint64_t> own_publish(std::string_view id) const;
+  void forget_publish(std::string_view id);
+
   Client& owner_;
   const ClientOptions opts_;
   const Endpoint ep_;
@@ -350,6 +405,23 @@ struct Client::Impl {
   std::error_code last_error_;
   std::string last_what_;
   FastRng rng_;
+
+  // ---- rooms ----
+  /// rooms_ and pending_ are written on the client thread, pending_ also by
+  /// publish() on any thread; read elsewhere by last_seq/pending_publishes.
+  mutable std::mutex rooms_mutex_;
+  /// Joined rooms and the highest seq received (or the `after` asked for).
+  std::map<std::string, std::optional<std::uint64_t>, std::less<>> rooms_;
+  std::map<std::uint64_t, PendingPublish> pending_;  ///< by publish number: publish order
+  /// A room joined or a publish pending: only then is incoming text parsed.
+  std::atomic<bool> tracking_{false};
+  std::atomic<std::uint64_t> publish_count_{0};
+  const std::string id_prefix_ = make_id_prefix();
+  // client thread only
+  RoomMessageHandler on_room_message_;
+  std::uint64_t conn_gen_ = 0;  ///< connections opened so far
+  bool resuming_ = false;       ///< waiting for room.joined of every room in awaiting_
+  std::set<std::string, std::less<>> awaiting_;
 };
 
 // ------------------------------------------------------------- set-up ---
@@ -583,6 +655,8 @@ void Client::Impl::on_upgraded(const std::shared_ptr<Conn>& c, const handshake::
   // What on_open and on_resume send goes before the backlog.
   std::deque<Outgoing> backlog;
   backlog.swap(queue_);
+  std::erase_if(backlog, [](const Outgoing& m) { return m.room; });
+  rooms_on_open();
   invoke("on_open", on_open_, reconnected);
   if (reconnected && !c->done && state_ == State::open) invoke("on_resume", on_resume_, owner_);
   if (stopping_) backlog.clear();
@@ -642,6 +716,7 @@ void Client::Impl::on_frame_message(Conn& c, Opcode op, std::string_view payload
     payload = c.inflated;
   }
   invoke("on_message", on_message_, payload, op == Opcode::binary);
+  if (op == Opcode::text && tracking_.load(std::memory_order_relaxed)) on_room_text(payload);
 }
 
 void Client::Impl::on_frame_ping(Conn& c, std::string_view payload) {
@@ -875,6 +950,172 @@ void Client::Impl::settle_idle() {
   set_settled();
 }
 
+// -------------------------------------------------------------- rooms ---
+
+void Client::Impl::send_room(std::string text) {
+  if (stopping_) return;
+  queue_.push_back({Opcode::text, std::move(text), true});
+  if (state_ == State::open) kick_writer(conn_);
+}
+
+/// First thing on every open: rejoin every room from where we are, then let
+/// pending publishes out once the replays had their chance to show them.
+void Client::Impl::rooms_on_open() {
+  ++conn_gen_;
+  awaiting_.clear();
+  json::object positions;
+  std::vector<std::string> fresh;  // no position yet: a plain join (history)
+  {
+    std::lock_guard lock(rooms_mutex_);
+    for (const auto& [room, pos] : rooms_) {
+      awaiting_.insert(room);
+      if (pos)
+        positions[room] = *pos;
+      else
+        fresh.push_back(room);
+    }
+  }
+  if (!positions.empty()) send_room(typed("room.resume", {{"rooms", std::move(positions)}}));
+  for (auto& room : fresh) send_room(typed("room.join", {{"room", room}}));
+  resuming_ = !awaiting_.empty();
+  if (!resuming_) flush_pending();
+}
+
+void Client::Impl::do_join_room(const std::string& room, std::optional<std::uint64_t> after) {
+  {
+    std::lock_guard lock(rooms_mutex_);
+    if (!rooms_.emplace(room, after).second) return;
+    update_tracking();
+  }
+  if (state_ != State::open) return;  // rooms_on_open joins it
+  json::object payload{{"room", room}};
+  if (after) payload["after"] = *after;
+  send_room(typed("room.join", std::move(payload)));
+}
+
+void Client::Impl::do_leave_room(const std::string& room) {
+  {
+    std::lock_guard lock(rooms_mutex_);
+    if (rooms_.erase(room) == 0) return;
+    update_tracking();
+  }
+  if (state_ == State::open) send_room(typed("room.leave", {{"room", room}}));
+}
+
+void Client::Impl::send_pending(std::uint64_t n) {
+  if (state_ != State::open || resuming_ || stopping_) return;
+  {
+    std::lock_guard lock(rooms_mutex_);
+    auto it = pending_.find(n);
+    if (it == pending_.end() || it->second.sent_on == conn_gen_) return;
+    it->second.sent_on = conn_gen_;
+    queue_.push_back({Opcode::text, it->second.text, true});
+  }
+  kick_writer(conn_);
+}
+
+void Client::Impl::flush_pending() {
+  if (state_ != State::open || stopping_) return;
+  {
+    std::lock_guard lock(rooms_mutex_);
+    for (auto& [n, p] : pending_) {
+      if (p.sent_on == conn_gen_) continue;
+      p.sent_on = conn_gen_;
+      queue_.push_back({Opcode::text, p.text, true});
+    }
+  }
+  kick_writer(conn_);
+}
+
+void Client::Impl::update_tracking() {
+  tracking_.store(!rooms_.empty() || !pending_.empty(), std::memory_order_relaxed);
+}
+
+void Client::Impl::on_room_text(std::string_view text) {
+  if (text.find("\"room.") == std::string_view::npos) return;  // cheap: not ours
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return;
+  const auto* type = string_field(v.as_object(), "type");
+  const auto* payload = v.as_object().if_contains("payload");
+  if (!type || !payload || !payload->is_object()) return;
+  const json::object& p = payload->as_object();
+  if (*type == "room.message") return on_room_message_in(p);
+  if (*type == "room.joined") return on_room_joined(p);
+  const auto* id = string_field(p, "id");
+  if (!id) return;
+  if (*type == "room.ack") return forget_publish(*id);
+  if (*type == "room.nack" && own_publish(*id)) {
+    const auto* error = string_field(p, "error");
+    log::logger()->warn("ebb::websocket::Client: publish {} refused: {}", std::string_view(*id),
+                        error ? std::string_view(*error) : std::string_view("?"));
+    forget_publish(*id);
+  }
+}
+
+void Client::Impl::on_room_message_in(const json::object& p) {
+  const auto* room = string_field(p, "room");
+  const auto seq = seq_field(p, "seq");
+  if (!room || !seq) return;
+  const auto* id_v = string_field(p, "id");
+  const std::string_view id = id_v ? std::string_view(*id_v) : std::string_view();
+  if (!id.empty()) forget_publish(id);  // stored: never send it again
+  std::string name(*room);
+  {
+    std::lock_guard lock(rooms_mutex_);
+    auto it = rooms_.find(name);
+    if (it == rooms_.end()) return;                 // not joined (or left)
+    if (it->second && *seq <= *it->second) return;  // a duplicate
+    it->second = *seq;
+  }
+  static const json::value null_body;
+  const auto* body = p.if_contains("body");
+  invoke("on_room_message", on_room_message_, name, *seq, body ? *body : null_body, id);
+}
+
+void Client::Impl::on_room_joined(const json::object& p) {
+  const auto* room = string_field(p, "room");
+  const auto last = seq_field(p, "last_seq");
+  if (!room || !last) return;
+  const auto* gap = p.if_contains("gap");
+  {
+    std::lock_guard lock(rooms_mutex_);
+    if (auto it = rooms_.find(std::string_view(*room)); it != rooms_.end()) {
+      auto& pos = it->second;
+      // Everything up to `last` was sent. A position beyond it with a gap
+      // means the server's history restarted below what we saw: adopt its
+      // numbering, else its new messages would look like duplicates.
+      if (!pos || *pos < *last || (gap && gap->is_bool() && gap->as_bool() && *pos > *last))
+        pos = *last;
+    }
+  }
+  auto it = awaiting_.find(std::string_view(*room));
+  if (it == awaiting_.end()) return;
+  awaiting_.erase(it);
+  if (resuming_ && awaiting_.empty()) {
+    resuming_ = false;
+    flush_pending();
+  }
+}
+
+std::optional<std::uint64_t> Client::Impl::own_publish(std::string_view id) const {
+  if (id.size() <= id_prefix_.size() + 1 || id.substr(0, id_prefix_.size()) != id_prefix_ ||
+      id[id_prefix_.size()] != '-')
+    return std::nullopt;
+  const auto digits = id.substr(id_prefix_.size() + 1);
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+  return n;
+}
+
+void Client::Impl::forget_publish(std::string_view id) {
+  const auto n = own_publish(id);
+  if (!n) return;
+  std::lock_guard lock(rooms_mutex_);
+  if (pending_.erase(*n) != 0) update_tracking();
+}
+
 // ------------------------------------------------------------- Client ---
 
 Client::Client(ClientOptions options) : impl_(std::make_shared<Impl>(*this, std::move(options))) {}
@@ -915,6 +1156,9 @@ void Client::on_resume(ResumeHandler h) {
 }
 void Client::on_reconnect(ReconnectHandler h) {
   post_set_handler(impl_.get(), &Impl::on_reconnect_, std::move(h));
+}
+void Client::on_room_message(RoomMessageHandler h) {
+  post_set_handler(impl_.get(), &Impl::on_room_message_, std::move(h));
 }
 
 void Client::connect() {
@@ -990,5 +1234,40 @@ void Client::stop() {
 }
 
 bool Client::is_open() const noexcept { return impl_->is_open_.load(); }
+
+void Client::join_room(const std::string& room, std::optional<std::uint64_t> after) {
+  impl_->run_on_thread([i = impl_.get(), room, after] { i->do_join_room(room, after); });
+}
+
+void Client::leave_room(const std::string& room) {
+  impl_->run_on_thread([i = impl_.get(), room] { i->do_leave_room(room); });
+}
+
+std::string Client::publish(const std::string& room, const ebb::json::value& body) {
+  Impl& i = *impl_;
+  // Recorded here, not on the client thread, so that pending_publishes()
+  // counts it as soon as publish() returns.
+  const std::uint64_t n = ++i.publish_count_;
+  std::string id = i.id_prefix_ + "-" + std::to_string(n);
+  {
+    std::string text = typed("room.publish", {{"room", room}, {"body", body}, {"id", id}});
+    std::lock_guard lock(i.rooms_mutex_);
+    i.pending_.emplace(n, Impl::PendingPublish{std::move(text)});
+    i.update_tracking();
+  }
+  i.run_on_thread([&i, n] { i.send_pending(n); });
+  return id;
+}
+
+std::uint64_t Client::last_seq(const std::string& room) const {
+  std::lock_guard lock(impl_->rooms_mutex_);
+  auto it = impl_->rooms_.find(room);
+  return it == impl_->rooms_.end() ? 0 : it->second.value_or(0);
+}
+
+std::size_t Client::pending_publishes() const {
+  std::lock_guard lock(impl_->rooms_mutex_);
+  return impl_->pending_.size();
+}
 
 }  // namespace ebb::websocket

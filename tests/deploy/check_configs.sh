@@ -16,6 +16,8 @@
 set -uo pipefail
 
 root=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
+# nginx and haproxy live in /usr/sbin, which a non-root PATH may lack.
+PATH=$PATH:/usr/sbin:/sbin
 python=/usr/bin/python3 # Debian's, which has python3-yaml (not a pyenv one)
 failures=0
 
@@ -83,10 +85,15 @@ expect "systemd-analyze verify $unit" systemd_good systemd_broken
 
 # ---- 2b. nginx: a complete configuration around the two snippets, with
 # every path nginx writes (pid, logs, temp dirs) in $tmp, so it runs
-# without root and touches nothing of the machine's nginx.
+# without root and touches nothing of the machine's nginx. `nginx -t` also
+# binds the listen addresses: the copy listens on a free loopback port
+# instead of port 80 (which needs root and may be taken), nothing else changed.
 mkdir -p "$tmp/nginx/logs"
-sed 's/proxy_buffering off;/proxy_buffering off/' "$root/deploy/nginx/ebb-chat.conf" \
-  >"$tmp/nginx/broken.conf"
+site=$root/deploy/nginx/ebb-chat.conf
+port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+grep -q '^    listen 80;$' "$site" || fail "nginx: the site no longer says 'listen 80;' (update this script)"
+sed "s/^    listen 80;\$/    listen 127.0.0.1:$port;/" "$site" >"$tmp/nginx/site.conf"
+sed 's/proxy_buffering off;/proxy_buffering off/' "$tmp/nginx/site.conf" >"$tmp/nginx/broken.conf"
 write_nginx_conf() { # $1: output file, $2: site snippet
   cat >"$1" <<EOF
 pid $tmp/nginx/nginx.pid;
@@ -104,7 +111,7 @@ http {
 }
 EOF
 }
-write_nginx_conf "$tmp/nginx/nginx.conf" "$root/deploy/nginx/ebb-chat.conf"
+write_nginx_conf "$tmp/nginx/nginx.conf" "$tmp/nginx/site.conf"
 write_nginx_conf "$tmp/nginx/nginx-broken.conf" "$tmp/nginx/broken.conf"
 warn_re='\[(warn|emerg|alert|crit|error)\]'
 nginx_good() { passes nginx -t -q -p "$tmp/nginx/" -e "$tmp/nginx/logs/error.log" -c "$tmp/nginx/nginx.conf"; }

@@ -95,7 +95,7 @@ _FENCE = re.compile(rb"^(`{3,})([^`\s]*)[ \t]*(.*)$")
 
 
 def doc_blocks(doc_bytes):
-    """[(path, content_bytes, line_number)] of fenced blocks marked file=PATH."""
+    """[(path, content, line, closed)] of the fenced blocks marked file=PATH."""
     blocks, lines, i = [], doc_bytes.split(b"\n"), 0
     while i < len(lines):
         m = _FENCE.match(lines[i])

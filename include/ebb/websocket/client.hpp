@@ -42,16 +42,38 @@
 // next connection. Messages sent after close() stay queued until the next
 // connect(); after stop() they are discarded.
 //
+// Rooms (docs/PROTOCOL.md): join_room() and publish() speak ReliableRooms'
+// protocol and make resuming automatic. The client remembers, per joined
+// room, the highest seq it received. On every open it first sends
+// room.resume {room: last seq} for those rooms (room.join for a room that
+// has no position yet), before what on_open and on_resume send and before
+// the backlog, so it receives exactly what it missed; room.message
+// duplicates (seq <= last seen) are dropped before on_room_message. Each
+// publish() is kept until its room.ack (or its id comes back in a
+// room.message). After an open, pending publishes wait until every room
+// resumed on that connection has sent room.joined (its replay is complete):
+// those whose id was in a replay are done, the rest are sent again, in
+// publish order. Room protocol messages of an earlier connection that were
+// still queued are not sent on the next one (the resume replaces them).
+// Exactly-once publishing needs the room joined: a publish into a room the
+// client has not joined cannot be found in a replay, so after a reconnect
+// it is sent again even if it was stored (at-least-once). on_message still
+// sees every message as received. Incoming text is parsed as JSON only
+// while a room is joined or a publish is pending.
+//
 // Lifetime: the destructor calls stop(). Destroying the Client from one of
 // its own callbacks is a programming error: the process aborts with a message.
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+#include "ebb/json/json.hpp"
 
 namespace ebb::websocket {
 
@@ -103,6 +125,11 @@ class Client {
   /// Called with the delay before each reconnect attempt (1-based) (for logs
   /// and tests).
   using ReconnectHandler = std::function<void(int attempt, std::chrono::milliseconds delay)>;
+  /// One room.message of a joined room, once per (room, seq), in seq order.
+  /// `body` and `id` are valid only during the call; `id` is the publisher's
+  /// id ("" when it gave none).
+  using RoomMessageHandler = std::function<void(const std::string& room, std::uint64_t seq,
+                                                const ebb::json::value& body, std::string_view id)>;
 
   /// Validates `options` (std::invalid_argument naming the field or the URL;
   /// an unreadable tls_ca_file too). Connects only when connect() is called.
@@ -120,6 +147,10 @@ class Client {
   void on_error(ErrorHandler h);
   void on_resume(ResumeHandler h);
   void on_reconnect(ReconnectHandler h);
+  /// room.message handler: called once per (room, seq), in seq order;
+  /// duplicates (seq <= last seen) are dropped before it. Only for rooms
+  /// joined with join_room().
+  void on_room_message(RoomMessageHandler h);
 
   /// Start connecting (non-blocking). No-op while connecting, open or waiting
   /// to reconnect; after close() it connects again (once the close is done).
@@ -144,6 +175,30 @@ class Client {
   /// returns at once; the thread ends by itself and ~Client joins it.
   void stop();
   bool is_open() const noexcept;
+
+  // ---- rooms (docs/PROTOCOL.md); safe from any thread, callbacks included ----
+  /// Joins `room` with the room protocol: now if open, else on open. With
+  /// `after`, the server replays every message with seq > after; without,
+  /// its recent history. After every reconnect the client sends room.resume
+  /// with the last seq it received per joined room, before anything else
+  /// queued, so it receives exactly what it missed. Joining a room already
+  /// joined does nothing.
+  void join_room(const std::string& room, std::optional<std::uint64_t> after = std::nullopt);
+  /// Sends room.leave (if open) and forgets the room: no resume, no more
+  /// on_room_message for it.
+  void leave_room(const std::string& room);
+  /// room.publish with a fresh id, kept until room.ack (or its id seen in a
+  /// room.message); a room.nack drops it (logged). After a reconnect,
+  /// pending publishes whose id arrived in the replay are not sent again;
+  /// the rest are sent again after the resume. Returns the id.
+  std::string publish(const std::string& room, const ebb::json::value& body);
+  /// The highest seq received in `room` (or the `after` it was joined with);
+  /// 0 for a room not joined or without a position yet. Calls from other
+  /// threads see the client thread's state, which may lag behind a
+  /// join_room() they just made.
+  std::uint64_t last_seq(const std::string& room) const;
+  /// Publishes not yet acknowledged (by room.ack or their room.message).
+  std::size_t pending_publishes() const;
 
  private:
   struct Impl;

@@ -63,7 +63,8 @@ export async function waitFor(predicate, ms, what, everyMs = 10) {
 export class Program {
   constructor(file, {env = {}, args = []} = {}) {
     this.name = path.basename(file);
-    this.proc = spawn(file, args, {cwd: workDir, env: programEnv(env), stdio: ['ignore', 'pipe', 'pipe']});
+    this.proc =
+        spawn(file, args, {cwd: workDir, env: programEnv(env), stdio: ['ignore', 'pipe', 'pipe']});
     this.stdout = '';
     this.stderr = '';
     this.signalsSent = 0;
@@ -94,12 +95,14 @@ export class Program {
 
   /** The first match of `re` in stdout; fails early if the program exits first. */
   async waitStdout(re, ms = START_MS) {
-    await waitFor(() => re.test(this.stdout) || !this.running, ms, `${re} on ${this.name}'s stdout`);
+    await waitFor(
+        () => re.test(this.stdout) || !this.running, ms, `${re} on ${this.name}'s stdout`);
     const m = re.exec(this.stdout);
     if (!m) {
       const {code, signal} = await this.exited;
-      throw new Error(`${this.name} exited (code ${code}, signal ${signal}) before printing ${re}` +
-                      this.tail());
+      throw new Error(
+          `${this.name} exited (code ${code}, signal ${signal}) before printing ${re}` +
+          this.tail());
     }
     return m;
   }
@@ -127,7 +130,8 @@ export class Program {
     if (this.signalsSent === 0) this.signal('SIGTERM');
     const exit = await this.exitWithin(ms);
     for (const c of this.clients) c.destroy();
-    assert.deepEqual(exit, {code: 0, signal: null}, `${this.name} did not exit cleanly${this.tail()}`);
+    assert.deepEqual(
+        exit, {code: 0, signal: null}, `${this.name} did not exit cleanly${this.tail()}`);
   }
 
   /** A harness Client (Node `ws`), open. */
@@ -282,8 +286,9 @@ export async function startApp(file, env = {}, {wsOnAppPort = false} = {}) {
     const p = new Program(file, {
       env: {SERVER_PORT: String(httpPort), WEBSOCKET_PORT: String(wsPort), ...env},
     });
-    await waitFor(async () => !p.running || (await isReady(httpPort)), START_MS,
-                  `${p.name} to be ready on port ${httpPort}`)
+    await waitFor(
+        async () => !p.running || (await isReady(httpPort)), START_MS,
+        `${p.name} to be ready on port ${httpPort}`)
         .catch((e) => {
           p.kill();
           e.message += p.tail();
