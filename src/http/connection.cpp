@@ -235,6 +235,11 @@ void HttpConnection::write_response(const Response& res, bool head_only) {
   out_.push_back(' ');
   out_.append(reason_phrase(status));
   out_.append("\r\n");
+  if (!res.content_type().empty()) {
+    out_.append("Content-Type: ");
+    out_.append(res.content_type());
+    out_.append("\r\n");
+  }
   for (const auto& [name, value] : res.headers()) {
     out_.append(name);
     out_.append(": ");

@@ -69,6 +69,7 @@ class ResponseAccess {
   static void reset(Response& r) {
     r.status_ = 200;
     r.headers_.clear();
+    r.content_type_.clear();
     r.body_.clear();
     r.pending_.reset();
   }

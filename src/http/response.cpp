@@ -54,6 +54,10 @@ Response& Response::status(int code) {
 Response& Response::header(std::string_view name, std::string_view value) {
   check_header(name, value);
   if (reserved(name)) return *this;
+  if (iequals(name, "content-type")) {
+    content_type_.assign(value);
+    return *this;
+  }
   for (auto& h : headers_) {
     if (iequals(h.first, name)) {
       h.second.assign(value);
@@ -68,11 +72,13 @@ Response& Response::header(std::string_view name, std::string_view value) {
 
 Response& Response::add_header(std::string_view name, std::string_view value) {
   check_header(name, value);
+  if (iequals(name, "content-type")) return header(name, value);
   if (!reserved(name)) headers_.emplace_back(std::string(name), std::string(value));
   return *this;
 }
 
 std::string_view Response::header(std::string_view name) const noexcept {
+  if (iequals(name, "content-type")) return content_type_;
   for (const auto& h : headers_)
     if (iequals(h.first, name)) return h.second;
   return {};
@@ -85,7 +91,13 @@ Response& Response::body(std::string b, std::string_view content_type) {
 Response& Response::text(std::string b) { return body(std::move(b), "text/plain; charset=utf-8"); }
 Response& Response::html(std::string b) { return body(std::move(b), "text/html; charset=utf-8"); }
 Response& Response::json(const ebb::json::value& v) {
-  return body(ebb::json::serialize(v), "application/json");
+  // Into body_ itself: its capacity survives between requests of a connection.
+  body_.clear();
+  boost::json::serializer sr;
+  sr.reset(&v);
+  char buf[4096];
+  while (!sr.done()) body_.append(sr.read(buf));
+  return header("Content-Type", "application/json");
 }
 
 Response& Response::file(const std::filesystem::path& path, const Request& request) {

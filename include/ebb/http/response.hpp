@@ -44,7 +44,10 @@ class Response {
   Response& add_header(std::string_view name, std::string_view value);
   /// The first header of this name (case-insensitive); empty when absent.
   std::string_view header(std::string_view name) const noexcept;
+  /// Every header set, except Content-Type, which is kept apart (it is set
+  /// on almost every response; its storage is reused between requests).
   const std::vector<Header>& headers() const noexcept { return headers_; }
+  const std::string& content_type() const noexcept { return content_type_; }
 
   /// Body with a content type.
   Response& body(std::string body, std::string_view content_type);
@@ -74,6 +77,7 @@ class Response {
   friend class http::detail::ResponseAccess;
   int status_ = 200;
   std::vector<Header> headers_;
+  std::string content_type_;
   std::string body_;
   std::shared_ptr<http::detail::PendingState> pending_;
   http::detail::HttpConnection* owner_ = nullptr;  // the connection answering, for defer()

@@ -61,7 +61,6 @@ class SeqLog {
     this.name = name;
     this.seqs = [];
     this.ids = [];
-    this.times = [];
     this.opens = [];  // every (re)open: {t: Date.now(), max: highest seq received before it}
     this.joins = [];  // every room.joined: {t, last, replayed, gap}
     this.max = 0;
@@ -79,15 +78,9 @@ class SeqLog {
     this.max = Math.max(this.max, seq);
     this.seqs.push(seq);
     this.ids.push(id);
-    this.times.push(Date.now());
   }
   get maxSeq() {
     return this.max;
-  }
-  /** When the log first held a seq >= `seq` (null if never). */
-  reachedAt(seq) {
-    const i = this.seqs.findIndex((s) => s >= seq);
-    return i < 0 ? null : this.times[i];
   }
 }
 
@@ -439,7 +432,7 @@ async function scenario(t, how) {
     subs.push(cpp, wsSub, lp);
     wsSub.start();
     lp.start();
-    await waitFor(() => cpp.log.opens.length > 0 && wsSub.log.joined > 0 && lp.log.joined > 0,
+    await waitFor(() => cpp.log.joined > 0 && wsSub.log.joined > 0 && lp.log.joined > 0,
                   STEP_MS, 'the subscribers to join');
 
     publisher = new Publisher(url);
