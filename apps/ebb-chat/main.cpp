@@ -153,7 +153,12 @@ int run(const ebb::chat::CommandLine& cl) {
     return true;
   });
 
-  app.run();  // blocks until the HTTP and the WebSocket drains are done
+  try {
+    app.run();  // blocks until the HTTP and the WebSocket drains are done
+  } catch (...) {
+    chat.stop_stats();  // its thread reads `app`, which unwinding destroys first
+    throw;
+  }
   chat.stop_stats();
   runtime.finalize_shutdown();
   store.close();

@@ -214,12 +214,16 @@ std::uint16_t AppCore::listen(std::uint16_t port) {
   acceptor_->open(ep.protocol());
   acceptor_->set_option(tcp::acceptor::reuse_address(true));
   acceptor_->bind(ep, ec);
-  if (ec)
+  if (ec) {
+    acceptor_.reset();  // nothing started: leave no handler (and no cycle) behind
+    threads_.clear();
     throw std::system_error(ec, "cannot listen on " + options.host + ":" + std::to_string(port));
+  }
   acceptor_->listen(asio::socket_base::max_listen_connections);
   bound_port = acceptor_->local_endpoint().port();
   do_accept();
   for (auto& t : threads_) t->start();
+  serving_.store(true);
   AppState expected = AppState::starting;
   state.compare_exchange_strong(expected, AppState::ready);
   log::logger()->info("http listening on {}:{} ({} I/O thread{})", options.host, bound_port.load(),
@@ -276,7 +280,7 @@ void AppCore::stop() noexcept {
       log::logger()->error("shutdown callback threw: {}", e.what());
     }
   }
-  if (listening_.load() && !threads_.empty()) begin_drain_on_threads();
+  if (serving_.load()) begin_drain_on_threads();
 }
 
 void AppCore::begin_drain_on_threads() {
@@ -350,7 +354,7 @@ void AppCore::force() noexcept {
       log::logger()->error("force callback threw: {}", e.what());
     }
   }
-  if (!listening_.load() || threads_.empty()) return;
+  if (!serving_.load()) return;
   asio::post(threads_[0]->context(), [self = shared_from_this()] { self->close_listener(); });
   for (auto& t : threads_) asio::post(t->context(), [t = t.get()] { t->force_all(); });
 }

@@ -253,7 +253,8 @@ class AppCore : public std::enable_shared_from_this<AppCore> {
   std::unique_ptr<asio::steady_timer> grace_timer_;  // thread 0
   std::unique_ptr<asio::steady_timer> drain_timer_;  // thread 0
   unsigned next_thread_ = 0;
-  std::atomic<bool> listening_{false};
+  std::atomic<bool> listening_{false};  // listen() was called
+  std::atomic<bool> serving_{false};    // listen() succeeded: threads run
   std::atomic<bool> stop_started_{false};
   std::atomic<bool> force_started_{false};
   std::atomic<bool> drain_posted_{false};

@@ -2,6 +2,7 @@
 // header for why the seam is exact, docs/PROTOCOL.md for the wire format).
 #include "ebb/websocket/reliable_rooms.hpp"
 
+#include <deque>
 #include <mutex>
 #include <unordered_map>
 
@@ -19,7 +20,14 @@ struct Room {
   std::mutex mutex;
   bool loaded = false;  // broadcast_seq read from the store
   std::uint64_t broadcast_seq = 0;
+  // Publish ids seen lately (room.publish "id"), under `mutex`: a client
+  // that resends after a reconnect, while its first copy is still being
+  // stored, gets that copy's ack instead of a second message. 0 = in flight.
+  std::unordered_map<std::string, std::uint64_t> recent_ids;
+  std::deque<std::string> recent_order;
+  std::unordered_map<std::string, std::vector<AppendHandler>> waiting;  // acks for in-flight ids
 };
+constexpr std::size_t recent_ids_per_room = 4096;
 
 std::string message_text(const std::string& room, std::uint64_t seq, std::int64_t ts,
                          std::string_view stored) {
@@ -108,6 +116,23 @@ void ReliableRooms::publish(const std::string& room, json::value body, std::stri
   {
     std::lock_guard lock(r->mutex);
     state_->load(*r, room);
+    if (!id.empty()) {
+      auto it = r->recent_ids.find(id);
+      if (it != r->recent_ids.end()) {  // a resend: answer with the first copy
+        if (it->second != 0) {
+          if (done) done(it->second, {});
+        } else if (done) {
+          r->waiting[id].push_back(std::move(done));
+        }
+        return;
+      }
+      r->recent_ids.emplace(id, 0);
+      r->recent_order.push_back(id);
+      if (r->recent_order.size() > recent_ids_per_room) {
+        r->recent_ids.erase(r->recent_order.front());
+        r->recent_order.pop_front();
+      }
+    }
   }
   json::object stored{{"body", std::move(body)}};
   if (!id.empty()) stored["id"] = id;
@@ -116,13 +141,27 @@ void ReliableRooms::publish(const std::string& room, json::value body, std::stri
   // The completion runs on the store's writer thread, in seq order.
   state_->store->append_async(
       room, text,
-      [state, r, room, text, done = std::move(done)](std::uint64_t seq, std::error_code ec) {
-        if (!ec) {
+      [state, r, room, id, text, done = std::move(done)](std::uint64_t seq, std::error_code ec) {
+        std::vector<AppendHandler> waiters;
+        {
           std::lock_guard lock(r->mutex);
-          r->broadcast_seq = seq;
-          state->ws->broadcast_text_to_room(room, message_text(room, seq, now_ms(), text));
+          if (!ec) {
+            r->broadcast_seq = seq;
+            state->ws->broadcast_text_to_room(room, message_text(room, seq, now_ms(), text));
+          }
+          if (!id.empty()) {
+            if (auto w = r->waiting.find(id); w != r->waiting.end()) {
+              waiters = std::move(w->second);
+              r->waiting.erase(w);
+            }
+            if (ec)
+              r->recent_ids.erase(id);  // not stored: a resend must be stored
+            else if (auto it = r->recent_ids.find(id); it != r->recent_ids.end())
+              it->second = seq;
+          }
         }
         if (done) done(seq, ec);
+        for (auto& w : waiters) w(seq, ec);
       });
 }
 

@@ -57,9 +57,13 @@
 // still queued are not sent on the next one (the resume replaces them).
 // Exactly-once publishing needs the room joined: a publish into a room the
 // client has not joined cannot be found in a replay, so after a reconnect
-// it is sent again even if it was stored (at-least-once). on_message still
-// sees every message as received. Incoming text is parsed as JSON only
-// while a room is joined or a publish is pending.
+// it is sent again even if it was stored (at-least-once). Likewise when the
+// connection dropped while the same server process was still committing a
+// publish: the replay cannot show it yet, so it may be sent again (the
+// server does not deduplicate ids). A room.joined that never comes (the
+// server answered with an error) holds pending publishes until the next
+// open. on_message still sees every message as received. Incoming text is
+// parsed as JSON only while a room is joined or a publish is pending.
 //
 // Lifetime: the destructor calls stop(). Destroying the Client from one of
 // its own callbacks is a programming error: the process aborts with a message.

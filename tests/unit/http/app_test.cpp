@@ -661,3 +661,15 @@ TEST(Metrics, StandaloneExporterServesAndStops) {
 }
 
 }  // namespace
+
+namespace {
+TEST(App, ListenOnABusyPortThrowsAndLeavesNothingBehind) {
+  Running first;
+  first.start();
+  ebb::App second{test_options()};
+  EXPECT_THROW(second.listen(first.port), std::system_error);
+  second.stop();  // no threads ran: nothing to drain, nothing leaks (ASan)
+  second.wait();
+  EXPECT_EQ(second.state(), ebb::AppState::stopped);
+}
+}  // namespace

@@ -187,6 +187,31 @@ TEST(ReliableRooms, PublishIsAckedAndBadInputIsNacked) {
   ASSERT_TRUE(read_typed(c, [](const std::string& t, json::object&) { return t == "error"; }));
 }
 
+TEST(ReliableRooms, APublishResentWithTheSameIdIsStoredOnce) {
+  auto path = temp_db("dedupe");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  RoomServer srv(store);
+  srv.ws.start();
+  TestClient c(srv.ws.port());
+  c.upgrade();
+  // Back to back: the second copy arrives while the first may still be in flight.
+  for (int i = 0; i < 2; ++i)
+    c.send_frame(0x1, typed("room.publish", {{"room", "d"}, {"id", "same"}, {"body", "x"}}));
+  std::vector<std::uint64_t> acks;
+  ASSERT_TRUE(read_typed(c, [&](const std::string& t, json::object& p) {
+    if (t == "room.ack") acks.push_back(p["seq"].to_number<std::uint64_t>());
+    return acks.size() == 2;
+  }));
+  EXPECT_EQ(acks, (std::vector<std::uint64_t>{1, 1}));
+  // Later, too (the id is remembered).
+  c.send_frame(0x1, typed("room.publish", {{"room", "d"}, {"id", "same"}, {"body", "x"}}));
+  ASSERT_TRUE(read_typed(c, [&](const std::string& t, json::object& p) {
+    return t == "room.ack" && p["seq"].to_number<std::uint64_t>() == 1;
+  }));
+  store.flush();
+  EXPECT_EQ(store.last_seq("d"), 1u);
+}
+
 TEST(ReliableRooms, ResumeAfterARestartOnTheSameStore) {
   auto path = temp_db("restart");
   {
