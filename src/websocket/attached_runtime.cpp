@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <mutex>
+#include <stdexcept>
+#include <vector>
 
 #include "ebb/executor/runtime_executor.hpp"
 #include "ebb/http/app.hpp"
@@ -19,6 +21,7 @@ struct AttachedRuntime::State {
   std::atomic<bool> finalized{false};
   std::atomic<bool> detached{false};  // the runtime is gone: callbacks do nothing
   std::mutex finalize_mutex;
+  std::vector<std::pair<std::string, std::function<void()>>> finalizers;  // under finalize_mutex
 };
 
 AttachedRuntime::AttachedRuntime(ebb::App& app, Server& ws,
@@ -70,7 +73,22 @@ void AttachedRuntime::finalize_shutdown() {
   state_->stop_requested.store(true);
   state_->ws->stop();  // throws on a WebSocket I/O thread, before anything changed
   if (state_->executor) state_->executor->stop();
+  for (auto& [name, f] : state_->finalizers) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      log::logger()->error("finalizer \"{}\" threw: {}", name, e.what());
+    }
+  }
+  state_->finalizers.clear();
   state_->finalized.store(true);
+}
+
+void AttachedRuntime::add_finalizer(std::string name, std::function<void()> f) {
+  std::lock_guard lock(state_->finalize_mutex);
+  if (state_->finalized.load())
+    throw std::logic_error("AttachedRuntime::add_finalizer after finalize_shutdown");
+  state_->finalizers.emplace_back(std::move(name), std::move(f));
 }
 
 bool AttachedRuntime::stop_requested() const noexcept { return state_->stop_requested.load(); }

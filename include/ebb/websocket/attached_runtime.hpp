@@ -21,7 +21,9 @@
 // Lifetime: app, ws and executor must outlive the runtime. The callbacks it
 // registers capture shared state, not `this`, and that state outlives the
 // object: a callback running after the runtime is gone does nothing.
+#include <functional>
 #include <memory>
+#include <string>
 
 namespace ebb {
 class App;
@@ -51,10 +53,16 @@ class AttachedRuntime {
   /// idempotent.
   void request_stop() noexcept;
   /// ws.stop() (waits for the WebSocket drain and joins its threads), then
-  /// executor->stop() (runs what is queued). Exactly once, however often and
+  /// executor->stop() (runs what is queued), then the finalizers. Exactly once, however often and
   /// from however many threads it is called; later calls return when the
   /// first has finished.
   void finalize_shutdown();
+
+  /// Teardown that must come after every callback is done: closing stores,
+  /// flushing bridges, writing final metrics. finalize_shutdown() runs these
+  /// after ws.stop() and executor->stop(), in the order they were added,
+  /// each once; an exception is logged and the next one still runs.
+  void add_finalizer(std::string name, std::function<void()> f);
 
   bool stop_requested() const noexcept;
   bool finalized() const noexcept;

@@ -532,6 +532,33 @@ TEST(AttachedRuntime, StopAndFinalizeAreIdempotentAndOrdered) {
   runtime.reset();  // destructor after finalize: nothing left to do
 }
 
+TEST(AttachedRuntime, FinalizersRunOnceAfterTheServerAndTheExecutorInOrder) {
+  auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(1);
+  ebb::websocket::ServerOptions wo;
+  wo.host = "127.0.0.1";
+  wo.port = 0;
+  ebb::websocket::Server ws{wo, executor};
+  Running r;
+  std::vector<std::string> order;
+  {
+    ebb::websocket::AttachedRuntime runtime{r.app, ws, executor};
+    runtime.add_finalizer("store", [&] {
+      EXPECT_EQ(ws.state(), ebb::websocket::LifecycleState::stopped);
+      EXPECT_TRUE(executor->stopped());
+      order.push_back("store");
+    });
+    runtime.add_finalizer("boom", [&] {
+      order.push_back("boom");
+      throw std::runtime_error("finalizer failure");
+    });
+    runtime.add_finalizer("metrics", [&] { order.push_back("metrics"); });
+    runtime.finalize_shutdown();
+    runtime.finalize_shutdown();
+    EXPECT_THROW(runtime.add_finalizer("late", [] {}), std::logic_error);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"store", "boom", "metrics"}));
+}
+
 TEST(AttachedRuntime, DestructorFinalizesAndCallbacksOutliveIt) {
   auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(1);
   ebb::websocket::ServerOptions wo;
