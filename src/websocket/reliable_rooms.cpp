@@ -4,6 +4,7 @@
 
 #include <deque>
 #include <mutex>
+#include <shared_mutex>
 #include <unordered_map>
 
 #include "ebb/executor/runtime_executor.hpp"
@@ -70,6 +71,12 @@ struct ReliableRooms::State {
   std::mutex rooms_mutex;
   std::unordered_map<std::string, std::shared_ptr<Room>> rooms;
 
+  // Store completions and replays may outlive the ReliableRooms object
+  // (and so the Server it points to): they hold this shared, the destructor
+  // takes it exclusively and sets `detached`, after which they touch nothing.
+  std::shared_mutex life;
+  bool detached = false;
+
   std::shared_ptr<Room> room(const std::string& name) {
     std::lock_guard lock(rooms_mutex);
     auto& r = rooms[name];
@@ -105,7 +112,16 @@ ReliableRooms::ReliableRooms(Server& ws, MessageStore& store, ReliableRoomsOptio
   state_->options = options;
 }
 
-ReliableRooms::~ReliableRooms() = default;
+ReliableRooms::~ReliableRooms() {
+  // Completions already queued run now, while the server is still there.
+  try {
+    state_->store->flush();
+  } catch (const std::exception& e) {
+    log::logger()->warn("ReliableRooms: flushing the store at destruction: {}", e.what());
+  }
+  std::unique_lock lock(state_->life);
+  state_->detached = true;
+}
 
 void ReliableRooms::on_publish(PublishFilter f) { state_->filter = std::move(f); }
 void ReliableRooms::on_membership(MembershipHandler f) { state_->membership = std::move(f); }
@@ -142,6 +158,8 @@ void ReliableRooms::publish(const std::string& room, json::value body, std::stri
   state_->store->append_async(
       room, text,
       [state, r, room, id, text, done = std::move(done)](std::uint64_t seq, std::error_code ec) {
+        std::shared_lock life(state->life);
+        if (state->detached) return;
         std::vector<AppendHandler> waiters;
         {
           std::lock_guard lock(r->mutex);
@@ -167,6 +185,8 @@ void ReliableRooms::publish(const std::string& room, json::value body, std::stri
 
 void ReliableRooms::State::replay_and_join(const SessionPtr& s, const std::string& name,
                                            std::optional<std::uint64_t> after) {
+  std::shared_lock life_lock(life);
+  if (detached) return;
   auto r = room(name);
   std::uint64_t last = 0, replayed = 0;
   bool gap = false;
@@ -197,14 +217,15 @@ void ReliableRooms::State::replay_and_join(const SessionPtr& s, const std::strin
         from = m.seq;
       }
     }
+    // room.joined before any live message: everything up to `last` is sent.
+    s->send_text(typed("room.joined",
+                       {{"room", name}, {"last_seq", last}, {"replayed", replayed}, {"gap", gap}}));
     ws->join_room(s, name);
   } catch (const std::exception& e) {
     log::logger()->error("room {}: replay for session {} failed: {}", name, s->id(), e.what());
     send_error(*s, "room " + name + ": history unavailable");
     return;
   }
-  s->send_text(typed("room.joined",
-                     {{"room", name}, {"last_seq", last}, {"replayed", replayed}, {"gap", gap}}));
   if (membership) membership(*s, name, true);
 }
 

@@ -23,8 +23,10 @@
 // Threads: every member is safe from any thread, callbacks included.
 // Replays read the store on the server's executor when it has one (never on
 // an I/O thread), else on the calling thread.
-// Lifetime: `ws` and `store` must outlive this object; destroy it after
-// ws.stop() (callbacks use it) and close the store after that.
+// Lifetime: `ws` and `store` must outlive this object (declare them
+// before it). Its destructor flushes the store, so completions still queued
+// broadcast while the server exists; anything later is ignored. Stop the
+// server first (its callbacks use this object), close the store last.
 #include <cstddef>
 #include <cstdint>
 #include <functional>

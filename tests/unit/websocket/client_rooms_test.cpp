@@ -59,15 +59,18 @@ struct RoomServer {
   ws::ReliableRooms rooms;
 };
 
-// The store and the server of one server "process"; destroyed in the order a
-// process exit would: server drained first, then the store closed.
+// The store and the server of one server "process"; shut down in the order
+// a process exit does: the server drains, the store commits what it accepted
+// (its completions broadcast through the still existing server), then the
+// objects go.
 struct ServerProcess {
   ServerProcess(const std::filesystem::path& db, std::uint16_t port)
       : store(std::make_unique<ws::SqliteMessageStore>(db.string())),
         srv(std::make_unique<RoomServer>(*store, port)) {}
   ~ServerProcess() {
-    srv.reset();
+    srv->server.stop();
     store->close();
+    srv.reset();
   }
   std::uint16_t port() const { return srv->server.port(); }
   std::unique_ptr<ws::SqliteMessageStore> store;
@@ -305,7 +308,9 @@ TEST(ClientRooms, PublishStoredButNeverAckedIsFoundInTheReplayAndNotSentAgain) {
     lost = c->publish("r", json::object{{"text", "stored, ack lost"}});
     ASSERT_TRUE(eventually([&] { return real.last_seq("r") == 1; }));
     EXPECT_EQ(c->pending_publishes(), 1u);  // no ack, no room.message
-  }                                         // the server stops (Close 1001), then the store closes
+    srv.server.stop();                      // Close 1001
+    real.close();                           // before the server object goes: completions use it
+  }
   ASSERT_TRUE(eventually([&] { return !c->is_open(); }));
 
   ServerProcess second(db, port);
