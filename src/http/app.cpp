@@ -285,7 +285,11 @@ void AppCore::stop() noexcept {
 
 void AppCore::begin_drain_on_threads() {
   if (drain_posted_.exchange(true)) return;
-  asio::post(threads_[0]->context(), [self = shared_from_this()] {
+  // Handlers hold the core weakly: one posted after the threads ended (a
+  // late force) must not keep it alive through its own io_context (a cycle).
+  asio::post(threads_[0]->context(), [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self) return;
     self->drain_timer_ = std::make_unique<asio::steady_timer>(self->threads_[0]->context());
     self->schedule_drain_tick();
     if (self->options.readiness_grace.count() > 0 && !self->force_requested.load()) {
@@ -293,8 +297,9 @@ void AppCore::begin_drain_on_threads() {
       // until load balancers have noticed.
       self->grace_timer_ = std::make_unique<asio::steady_timer>(self->threads_[0]->context());
       self->grace_timer_->expires_after(self->options.readiness_grace);
-      self->grace_timer_->async_wait(
-          [self](const boost::system::error_code&) { self->close_listener(); });
+      self->grace_timer_->async_wait([weak](const boost::system::error_code&) {
+        if (auto s = weak.lock()) s->close_listener();
+      });
     } else {
       self->close_listener();
     }
@@ -320,8 +325,9 @@ void AppCore::thread0_finished() {
 
 void AppCore::schedule_drain_tick() {
   drain_timer_->expires_at(std::min(Clock::now() + std::chrono::seconds(1), drain_deadline_));
-  drain_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (!ec) self->drain_tick();
+  drain_timer_->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (self && !ec) self->drain_tick();
   });
 }
 
@@ -355,7 +361,9 @@ void AppCore::force() noexcept {
     }
   }
   if (!serving_.load()) return;
-  asio::post(threads_[0]->context(), [self = shared_from_this()] { self->close_listener(); });
+  asio::post(threads_[0]->context(), [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->close_listener();
+  });
   for (auto& t : threads_) asio::post(t->context(), [t = t.get()] { t->force_all(); });
 }
 
