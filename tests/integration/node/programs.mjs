@@ -188,7 +188,9 @@ export function httpRequest(port, target, {method = 'GET', ms = STEP_MS, keepAli
       res.on('data', (d) => (body += d));
       res.once('end', () => {
         resolve({status: res.statusCode, headers: res.headers, body});
-        if (keepAlive) res.socket.destroy();  // no agent will reuse it
+        // No agent will reuse it. res.socket is null once the server has
+        // closed the connection itself: destroy through the request.
+        if (keepAlive) req.destroy();
       });
       res.once('error', reject);
       res.once('aborted', () => reject(new Error('response aborted')));
