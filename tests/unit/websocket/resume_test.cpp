@@ -122,7 +122,9 @@ TEST(ReliableRooms, ResumeSeamHasNoGapAndNoDuplicateUnderConcurrentPublishing) {
   for (int k = 0; k < clients; ++k) {
     // Wait until some messages exist, then join from a random earlier point.
     ASSERT_TRUE(eventually([&] { return published.load() >= (k + 1) * total / (clients + 1); }));
-    std::uint64_t after = rng() % (published.load() + 1);
+    // A position the client could have seen: at most what was broadcast
+    // (publish() only queues; the seq exists once committed).
+    std::uint64_t after = rng() % (srv.rooms.last_seq("seam") + 1);
     joiners.emplace_back([&, after] {
       TestClient c(srv.ws.port());
       c.upgrade();
