@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "http/request_builder.hpp"
+#include "text/ascii.hpp"
 
 namespace ebb::http::detail {
 
@@ -16,8 +17,8 @@ class RequestParser final : public beast_http::basic_parser<true> {
   RequestParser(Request& request, std::size_t header_limit, std::size_t body_limit)
       : builder_(request) {
     builder_.reset();
-    header_limit_bytes(static_cast<std::uint32_t>(header_limit));
-    body_limit_bytes(body_limit);
+    this->header_limit(static_cast<std::uint32_t>(header_limit));
+    this->body_limit(body_limit);
     eager(true);
   }
   /// The target was not origin-form ("/path?query").
@@ -29,9 +30,6 @@ class RequestParser final : public beast_http::basic_parser<true> {
   using sv = boost::beast::string_view;
   static std::string_view std_sv(sv s) { return {s.data(), s.size()}; }
 
-  void header_limit_bytes(std::uint32_t n) { header_limit(n); }
-  void body_limit_bytes(std::uint64_t n) { body_limit(n); }
-
   void on_request_impl(beast_http::verb, sv method, sv target, int version,
                        boost::beast::error_code&) override {
     builder_.set_method(std_sv(method));
@@ -41,7 +39,7 @@ class RequestParser final : public beast_http::basic_parser<true> {
   void on_response_impl(int, sv, int, boost::beast::error_code&) override {}
   void on_field_impl(beast_http::field f, sv name, sv value, boost::beast::error_code&) override {
     builder_.add_header(std_sv(name), std_sv(value));
-    if (f == beast_http::field::expect && beast_iequals(value, "100-continue"))
+    if (f == beast_http::field::expect && text::iequals(std_sv(value), "100-continue"))
       expect_continue_ = true;
   }
   void on_header_impl(boost::beast::error_code&) override { builder_.set_keep_alive(keep_alive()); }
@@ -59,13 +57,6 @@ class RequestParser final : public beast_http::basic_parser<true> {
     return body.size();
   }
   void on_finish_impl(boost::beast::error_code&) override {}
-
-  static bool beast_iequals(sv a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-      if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
-    return true;
-  }
 
   RequestBuilder builder_;
   bool bad_target_ = false;

@@ -4,20 +4,12 @@
 #include <boost/url/url_view.hpp>
 
 #include "http/request_builder.hpp"
+#include "text/ascii.hpp"
 
 namespace ebb {
 
 namespace {
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+using text::iequals;
 
 template <class List>
 const typename List::value_type* find_param(const List& list, std::string_view name) noexcept {

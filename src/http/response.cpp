@@ -4,32 +4,18 @@
 
 #include "http/core.hpp"
 #include "http/static_files.hpp"
+#include "text/ascii.hpp"
 
 namespace ebb {
 
 namespace {
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-bool is_token_char(char c) noexcept {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
+using text::iequals;
 
 void check_header(std::string_view name, std::string_view value) {
   if (name.empty()) throw std::invalid_argument("response header name must not be empty");
-  for (char c : name)
-    if (!is_token_char(c))
-      throw std::invalid_argument("response header name is not an HTTP token: \"" +
-                                  std::string(name) + "\"");
+  if (!text::is_token(name))
+    throw std::invalid_argument("response header name is not an HTTP token: \"" +
+                                std::string(name) + "\"");
   for (char c : value)
     if (c == '\r' || c == '\n' || c == '\0')
       throw std::invalid_argument("response header \"" + std::string(name) +

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "http/http_date.hpp"
+#include "text/ascii.hpp"
 
 namespace ebb::http::detail {
 
@@ -59,13 +60,7 @@ constexpr MimeEntry mime_table[] = {
     {"gz", "application/gzip"},
 };
 
-char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ascii_lower(x) == ascii_lower(y);
-         });
-}
+using text::iequals;
 
 // Component-wise, so that /srv/www2 is not "inside" /srv/www.
 bool is_inside(const fs::path& base, const fs::path& p) {

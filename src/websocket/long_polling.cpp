@@ -120,12 +120,9 @@ void LongPollSession::poll(std::uint64_t ack, ebb::PendingResponse pending) {
     buffer_.pop_front();
     ++first_index_;
   }
-  if (held_) {  // a newer poll replaces the held one: answer it empty-handed
-    held_.response().json(
-        json::object{{"messages", json::array{}}, {"next", first_index_}, {"closed", nullptr}});
-    held_.send();
-    held_ = ebb::PendingResponse();
-  }
+  // A newer poll replaces the held one. A poll is held only while nothing is
+  // buffered and the session is open, so this answers it empty-handed.
+  if (held_) answer_locked(held_);
   if (!buffer_.empty() || closed_) return answer_locked(pending);
   held_ = std::move(pending);
   held_until_ = last_seen_ + bridge_.poll_timeout;

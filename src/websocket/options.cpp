@@ -8,6 +8,7 @@
 
 #include "config/shutdown_timeout.hpp"
 #include "ebb/config/config.hpp"
+#include "text/ascii.hpp"
 
 namespace ebb::websocket {
 namespace {
@@ -19,15 +20,8 @@ struct Problem {
   std::string message;
 };
 
-// RFC 7230 tchar: what a Sec-WebSocket-Protocol token may contain.
-bool is_token(std::string_view s) {
-  constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
-  return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return (u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
-           kExtra.find(c) != std::string_view::npos;
-  });
-}
+// What a Sec-WebSocket-Protocol token may contain: RFC 9110 tchar.
+using text::is_token;
 
 std::optional<Problem> check_limits(const ServerOptions& o) {
   if (o.host.empty()) return Problem{"host", "WEBSOCKET_HOST", "must not be empty"};

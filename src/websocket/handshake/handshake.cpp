@@ -14,6 +14,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "text/ascii.hpp"
+
 namespace ebb::websocket::handshake {
 namespace http = boost::beast::http;
 
@@ -34,12 +36,7 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using text::iequals;
 
 /// Calls fn(element) for each non-empty, trimmed element of a comma list.
 template <class Fn>

@@ -82,12 +82,12 @@ class WriterGate {
   explicit WriterGate(SqliteMessageStore& store) {
     // The callback keeps its own handle on the future: once it has signalled
     // `entered_`, the gate (on the test's stack) may be gone before it waits.
-    store.append_async("gate", "gate",
-                       [this, released = release_.get_future().share()](std::uint64_t,
-                                                                         std::error_code) {
-                         entered_.add();
-                         released.wait();
-                       });
+    store.append_async(
+        "gate", "gate",
+        [this, released = release_.get_future().share()](std::uint64_t, std::error_code) {
+          entered_.add();
+          released.wait();
+        });
     EXPECT_TRUE(entered_.wait_for(1));
   }
   ~WriterGate() { open(); }
