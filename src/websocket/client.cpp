@@ -331,7 +331,7 @@ struct Client::Impl {
   void begin_close(const std::shared_ptr<Conn>& c, std::uint16_t code, std::string_view reason,
                    std::size_t after);
   void fail(const std::shared_ptr<Conn>& c, std::error_code ec, std::string what);
-  void finish(const std::shared_ptr<Conn>& c);
+  void finish(std::shared_ptr<Conn> c);
   void after_connection(bool was_open);
   void schedule_reconnect(bool was_open);
   void settle_idle();
@@ -875,7 +875,8 @@ void Client::Impl::fail(const std::shared_ptr<Conn>& c, std::error_code ec, std:
   finish(c);
 }
 
-void Client::Impl::finish(const std::shared_ptr<Conn>& c) {
+// `c` by value: callers pass conn_ itself, which is reset below.
+void Client::Impl::finish(std::shared_ptr<Conn> c) {
   if (!c || c->done) return;
   c->done = true;
   boost::system::error_code ignored;

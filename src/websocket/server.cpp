@@ -160,24 +160,38 @@ void ServerCore::post_stop() noexcept {
                         options.close_wait.count());
     // Stop admitting first (thread 0 owns the acceptor), then tell every
     // session, on all I/O threads at once.
-    asio::post(threads_[0]->context(), [self = shared_from_this()] {
-      boost::system::error_code ec;
-      if (self->acceptor_) self->acceptor_->close(ec);
-      if (self->live_connections.load() == 0) return;  // nothing to wait for
-      self->drain_timer_ = std::make_unique<asio::steady_timer>(self->threads_[0]->context());
-      self->schedule_drain_tick();
-    });
-    // Under adopt_mutex_: an adopt() that saw no stop has posted its
-    // connection already, so the drain below finds it (FIFO per thread).
-    std::lock_guard lock(adopt_mutex_);
-    for (auto& t : threads_) asio::post(t->context(), [t = t.get()] { t->begin_drain(); });
+    asio::post(threads_[0]->context(), [self = shared_from_this()] { self->close_and_drain(); });
   } catch (const std::exception& e) {
     log::logger()->error("stop_async: {}", e.what());
   }
 }
 
+// Thread 0. The begin_drain posts leave from here, after the acceptor is
+// closed: an accept that completed before the close has already posted its
+// connection to its thread (this same thread ran that handler), so FIFO
+// order puts the connection ahead of begin_drain there. Posted earlier, a
+// thread with no connections could wind down and never run the late
+// connection's handler, leaving the drain waiting for it forever.
+void ServerCore::close_and_drain() {
+  boost::system::error_code ec;
+  if (acceptor_) acceptor_->close(ec);
+  {
+    // Under adopt_mutex_: an adopt() that saw no stop has posted its
+    // connection already, so the drain finds it (FIFO per thread).
+    std::lock_guard lock(adopt_mutex_);
+    for (auto& t : threads_) asio::post(t->context(), [t = t.get()] { t->begin_drain(); });
+  }
+  if (live_connections.load() == 0) return;  // nothing to wait for
+  drain_timer_ = std::make_unique<asio::steady_timer>(threads_[0]->context());
+  schedule_drain_tick();
+}
+
 void ServerCore::schedule_drain_tick() {
-  auto next = std::min(Clock::now() + std::chrono::seconds(1), drain_deadline_);
+  // Once per second, up to the deadline; past it (forcing) still once per
+  // second, never in a tight loop.
+  auto now = Clock::now();
+  auto next = now + std::chrono::seconds(1);
+  if (now < drain_deadline_) next = std::min(next, drain_deadline_);
   drain_timer_->expires_at(next);
   drain_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (!ec) self->drain_tick();

@@ -362,6 +362,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   void post_stop() noexcept;
   void post_force() noexcept;
   void drain_tick();
+  void close_and_drain();
   void schedule_drain_tick();
 
   Clock::time_point drain_started_at_{};  // written before the drain is posted

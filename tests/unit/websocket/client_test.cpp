@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "ebb/websocket/error.hpp"
+#include "unit/support/wait.hpp"
 #include "websocket/client_backoff.hpp"
 #include "websocket/handshake/handshake.hpp"
 
@@ -952,6 +953,26 @@ TEST(ClientHandshake, ASilentServerHitsTheConnectTimeout) {
   std::lock_guard lock(ev.m);
   ASSERT_EQ(ev.errors.size(), 1u);
   EXPECT_EQ(ev.errors[0].first, std::errc::timed_out);
+}
+
+TEST(ClientHandshake, StopDuringTheHandshakeEndsTheAttemptWithoutCallbacks) {
+  // The server reads the upgrade and never answers: the client is mid-handshake.
+  std::atomic<bool> head_seen{false};
+  ScriptedServer ws(
+      [&](const std::string&) {
+        head_seen = true;
+        return std::string();
+      },
+      false);
+  Events ev;
+  Client c(options_for(ws.url()));
+  ev.attach(c);
+  c.connect();
+  ASSERT_TRUE(ebb::test::eventually([&] { return head_seen.load(); }));
+  c.stop();  // once dereferenced the attempt it had just dropped
+  EXPECT_FALSE(c.is_open());
+  std::lock_guard lock(ev.m);
+  EXPECT_TRUE(ev.closes.empty());  // it never opened: no on_close
 }
 
 // ----------------------------------------------------------------- TLS ---

@@ -1,10 +1,14 @@
 // The graceful drain of the WebSocket server (DESIGN.md §2), over real
 // sockets: notice, queued data, Close 1001, deadline, force, spread.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <ebb/websocket.hpp>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -331,6 +335,54 @@ TEST(Drain, StopWithoutSessionsReturnsPromptlyAndEveryApiIsIdempotent) {
   ws.force_async();
   EXPECT_LT(Clock::now() - start, 1s);
   EXPECT_EQ(ws.state(), LifecycleState::stopped);
+}
+
+// Connections that arrive while the drain starts are either served (and
+// closed by the drain) or refused, never lost: a connection accepted just
+// before the listener closed, for an I/O thread that had nothing to drain,
+// once left the drain waiting for it forever (the thread had wound down
+// before the connection was handed to it).
+TEST(Drain, ConnectionsArrivingAsTheDrainStartsNeverStallIt) {
+  for (int iteration = 0; iteration < 100; ++iteration) {
+    ServerOptions o = drain_options();
+    o.close_wait = 200ms;
+    o.shutdown_timeout = 2s;
+    Server ws(o);
+    ws.start();
+    const auto port = ws.port();
+    std::atomic<bool> done{false};
+    std::atomic<int> connects{0};
+    // Connect and hang up at once, over and over: the server's threads keep
+    // getting fresh connections and are often empty in between.
+    std::jthread connector([&] {
+      while (!done.load()) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) ++connects;
+        ::close(fd);
+      }
+    });
+    ASSERT_TRUE(eventually([&] { return connects.load() > iteration % 7; }));
+    auto stopped = std::make_shared<std::promise<void>>();
+    auto future = stopped->get_future();
+    std::thread([&ws, stopped] {
+      ws.stop();
+      stopped->set_value();
+    }).detach();
+    if (future.wait_for(o.shutdown_timeout + 3s) != std::future_status::ready) {
+      ADD_FAILURE() << "iteration " << iteration << ": stop() did not return; "
+                    << ws.connection_count() << " connection(s) never ended";
+      std::fflush(nullptr);
+      std::_Exit(1);  // the server cannot be destroyed while stop() runs
+    }
+    done = true;
+    connector.join();
+    EXPECT_EQ(ws.connection_count(), 0u);
+    EXPECT_EQ(ws.state(), LifecycleState::stopped);
+  }
 }
 
 TEST(Drain, StopBeforeStartIsHarmless) {
