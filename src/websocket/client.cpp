@@ -134,6 +134,7 @@ void validate(const ClientOptions& o) {
   if (o.ping_interval > milliseconds(0) && o.pong_timeout <= milliseconds(0))
     bad_option("pong_timeout", "must be > 0 when ping_interval is set");
   if (o.max_message_size == 0) bad_option("max_message_size", "must be > 0");
+  if (o.max_queued_bytes == 0) bad_option("max_queued_bytes", "must be > 0");
   if (o.deflate_level < 1 || o.deflate_level > 9) bad_option("deflate_level", "must be 1..9");
 }
 
@@ -165,6 +166,8 @@ struct Outgoing {
   /// Room protocol (join, leave, resume, publish): regenerated from the room
   /// state on the next open, so dropped from the backlog there.
   bool room = false;
+  /// Bytes charged against max_queued_bytes (application sends only).
+  std::size_t counted = 0;
 };
 
 namespace json = boost::json;
@@ -305,13 +308,16 @@ struct Client::Impl {
   }
   void start_thread();
   void set_open(bool open);
+  SendStatus admit(std::size_t bytes);
+  SendStatus send(Opcode op, std::string_view message);
   void set_settled();
 
   // ---- client thread only ----
   void do_connect();
   void do_close(std::uint16_t code, std::string reason);
   void do_stop();
-  void enqueue(Opcode op, std::string payload);
+  void enqueue(Opcode op, std::string payload, std::size_t counted);
+  void discard(std::deque<Outgoing>& q);
 
   void start_attempt();
   void on_connected(const std::shared_ptr<Conn>& c);
@@ -374,6 +380,8 @@ struct Client::Impl {
   std::atomic<std::thread::id> thread_id_{};
   std::atomic<bool> is_open_{false};
 
+  std::atomic<std::size_t> queued_bytes_{0};  ///< see Client::queued_bytes()
+  std::atomic<bool> sends_closed_{false};     ///< stop() called: sends are refused
   std::mutex api_mutex_;  ///< thread_started_, stop_called_; thread_ is written under it
   bool thread_started_ = false;
   bool stop_called_ = false;
@@ -532,14 +540,17 @@ void Client::Impl::do_close(std::uint16_t code, std::string reason) {
 void Client::Impl::do_stop() {
   if (stopping_) return;
   stopping_ = true;
-  queue_.clear();
+  discard(queue_);
   do_close(close_code::normal, {});
   if (state_ == State::idle) after_connection(true);
 }
 
-void Client::Impl::enqueue(Opcode op, std::string payload) {
-  if (stopping_) return;
-  queue_.push_back({op, std::move(payload)});
+void Client::Impl::enqueue(Opcode op, std::string payload, std::size_t counted) {
+  if (stopping_) {
+    queued_bytes_.fetch_sub(counted, std::memory_order_relaxed);
+    return;
+  }
+  queue_.push_back({op, std::move(payload), false, counted});
   if (state_ == State::open) kick_writer(conn_);
 }
 
@@ -659,7 +670,7 @@ void Client::Impl::on_upgraded(const std::shared_ptr<Conn>& c, const handshake::
   rooms_on_open();
   invoke("on_open", on_open_, reconnected);
   if (reconnected && !c->done && state_ == State::open) invoke("on_resume", on_resume_, owner_);
-  if (stopping_) backlog.clear();
+  if (stopping_) discard(backlog);
   if (c->close_pending && !c->close_sent) c->close_after += backlog.size();
   for (auto& m : backlog) queue_.push_back(std::move(m));
   if (c->done) return;
@@ -796,6 +807,7 @@ void Client::Impl::kick_writer(const std::shared_ptr<Conn>& c) {
     while (!queue_.empty() && c->wbuf.size() < kWriteBatch &&
            (!c->close_pending || c->close_after > 0) && !c->close_received) {
       encode(*c, queue_.front());
+      queued_bytes_.fetch_sub(queue_.front().counted, std::memory_order_relaxed);
       queue_.pop_front();
       if (c->close_pending) --c->close_after;
     }
@@ -1187,16 +1199,43 @@ bool Client::wait_open(std::chrono::milliseconds timeout) {
   return i.open_;
 }
 
-void Client::send_text(std::string_view message) {
-  impl_->run_on_thread([i = impl_.get(), m = std::string(message)]() mutable {
-    i->enqueue(Opcode::text, std::move(m));
-  });
+// Charged before the message is posted, so concurrent senders cannot pass
+// the cap together; released when the message is encoded or discarded.
+SendStatus Client::Impl::admit(std::size_t bytes) {
+  if (sends_closed_.load(std::memory_order_acquire)) return SendStatus::closing;
+  auto cur = queued_bytes_.load(std::memory_order_relaxed);
+  do {
+    if (bytes > opts_.max_queued_bytes || cur > opts_.max_queued_bytes - bytes)
+      return SendStatus::dropped;
+  } while (!queued_bytes_.compare_exchange_weak(cur, cur + bytes, std::memory_order_relaxed));
+  return SendStatus::buffered;
 }
 
-void Client::send_binary(std::string_view message) {
-  impl_->run_on_thread([i = impl_.get(), m = std::string(message)]() mutable {
-    i->enqueue(Opcode::binary, std::move(m));
+SendStatus Client::Impl::send(Opcode op, std::string_view message) {
+  auto status = admit(message.size());
+  if (status != SendStatus::buffered) return status;
+  run_on_thread([this, op, m = std::string(message)]() mutable {
+    const auto n = m.size();
+    enqueue(op, std::move(m), n);
   });
+  return status;
+}
+
+void Client::Impl::discard(std::deque<Outgoing>& q) {
+  for (const auto& m : q) queued_bytes_.fetch_sub(m.counted, std::memory_order_relaxed);
+  q.clear();
+}
+
+SendStatus Client::send_text(std::string_view message) {
+  return impl_->send(Opcode::text, message);
+}
+
+SendStatus Client::send_binary(std::string_view message) {
+  return impl_->send(Opcode::binary, message);
+}
+
+std::size_t Client::queued_bytes() const noexcept {
+  return impl_->queued_bytes_.load(std::memory_order_relaxed);
 }
 
 void Client::close(std::uint16_t code, std::string_view reason) {
@@ -1213,6 +1252,7 @@ void Client::stop() {
   {
     std::lock_guard lock(i.api_mutex_);
     i.stop_called_ = true;
+    i.sends_closed_.store(true, std::memory_order_release);
     if (!i.thread_started_) return;  // never connected
   }
   if (i.on_client_thread()) {

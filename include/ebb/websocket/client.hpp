@@ -34,8 +34,11 @@
 //
 // Ordering and delivery: messages leave in the order they were sent (per
 // sending thread; sends from the client thread take effect immediately).
-// While no connection is open they are queued (no cap: bound it in the
-// application) and go out after the next open, behind anything on_open and
+// While no connection is open (or while the socket is slower than the
+// sender) they are queued, up to `max_queued_bytes` of payload: a send that
+// would pass the cap is not queued and returns SendStatus::dropped (the
+// connection is unaffected; retry when queued_bytes() went down). Queued
+// messages go out after the next open, behind anything on_open and
 // on_resume sent. A message is lost only if the transport fails while it is
 // being written; use the resume hook (e.g. "resume from sequence N") to
 // recover those. When the server closes, unsent messages stay queued for the
@@ -78,6 +81,7 @@
 #include <vector>
 
 #include "ebb/json/json.hpp"
+#include "ebb/websocket/send_status.hpp"
 
 namespace ebb::websocket {
 
@@ -111,6 +115,11 @@ struct ClientOptions {
   /// on_close 1006) and, with `reconnect`, a new one is made.
   std::chrono::milliseconds ping_interval{0};
   std::chrono::milliseconds pong_timeout{10000};  ///< > 0 when ping_interval > 0
+  /// Cap on the payload bytes of send_text/send_binary messages queued and
+  /// not yet handed to the socket, across reconnects (> 0). Room protocol
+  /// messages (join, resume, publish) are not counted: pending_publishes()
+  /// bounds those.
+  std::size_t max_queued_bytes = 64u << 20;
   bool tls_verify = true;   ///< verify the server certificate and host name for wss://
   std::string tls_ca_file;  ///< extra CA (PEM), e.g. a test certificate
 };
@@ -165,8 +174,14 @@ class Client {
   /// does not wait and returns is_open().
   bool wait_open(std::chrono::milliseconds timeout);
   /// Queue a message; sent when connected (queued across reconnects).
-  void send_text(std::string_view message);
-  void send_binary(std::string_view message);
+  /// buffered: queued; dropped: over max_queued_bytes, not queued; closing:
+  /// after stop(), not queued. Never SendStatus::sent: the client thread
+  /// writes it.
+  SendStatus send_text(std::string_view message);
+  SendStatus send_binary(std::string_view message);
+  /// Payload bytes of send_text/send_binary messages not yet handed to the
+  /// socket (what max_queued_bytes caps).
+  std::size_t queued_bytes() const noexcept;
   /// Close handshake (after the messages sent before it); no reconnect
   /// afterwards. Non-blocking. `code` must be a valid wire code (1000-1003,
   /// 1007-1014, 3000-4999) or 1005 for an empty Close, else

@@ -276,6 +276,7 @@ TEST(ClientOptionsTest, BadOptionsThrowNamingTheField) {
   expect_field([](auto& o) { o.reconnect_jitter = 1.5; }, "reconnect_jitter");
   expect_field([](auto& o) { o.max_reconnect_attempts = -2; }, "max_reconnect_attempts");
   expect_field([](auto& o) { o.connect_timeout = 0ms; }, "connect_timeout");
+  expect_field([](auto& o) { o.max_queued_bytes = 0; }, "max_queued_bytes");
   expect_field([](auto& o) { o.origin = "a\r\nb"; }, "origin");
   expect_field(
       [](auto& o) {
@@ -323,6 +324,32 @@ TEST_F(ClientTest, EchoesTextAndBinaryIncludingOneMebibyte) {
   EXPECT_TRUE(ev.messages[2] == big) << "1 MiB echo differs";
   EXPECT_EQ(ev.messages[3], std::string(70000, 'x'));
   EXPECT_EQ(ev.opens, std::vector<bool>{false});
+}
+
+TEST_F(ClientTest, SendsOverTheQueueCapAreDroppedAndTheRestGoOutOnceOpen) {
+  start_server();
+  Events ev;
+  auto o = options_for(server_->url());
+  o.max_queued_bytes = 1000;
+  Client c(o);
+  ev.attach(c);
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(c.send_text(std::to_string(i) + std::string(99, '.')), SendStatus::buffered) << i;
+  EXPECT_EQ(c.queued_bytes(), 1000u);
+  EXPECT_EQ(c.send_text("one byte too many"), SendStatus::dropped);
+  EXPECT_EQ(c.send_binary(std::string(1001, 'b')), SendStatus::dropped);  // never fits
+  c.connect();
+  ASSERT_TRUE(ev.wait_messages(10));
+  ASSERT_TRUE(ebb::test::eventually([&] { return c.queued_bytes() == 0; }));
+  EXPECT_EQ(c.send_text("after"), SendStatus::buffered);
+  ASSERT_TRUE(ev.wait_messages(11));
+  {
+    std::lock_guard lock(ev.m);
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(ev.messages[i][0], '0' + i);
+    EXPECT_EQ(ev.messages[10], "after");  // the dropped ones never went out
+  }
+  c.stop();
+  EXPECT_EQ(c.send_text("late"), SendStatus::closing);
 }
 
 TEST_F(ClientTest, SendsBeforeConnectAreQueuedInOrder) {
@@ -798,11 +825,15 @@ TEST_F(ClientTest, FirstConnectFailureWithoutReconnectReportsOnce) {
 /// everything, never answering a Close. Runs for at most kDeadline.
 class ScriptedServer {
  public:
-  ScriptedServer(std::function<std::string(const std::string& head)> respond, bool hang_up)
+  /// `keep_reading` false: after answering, the server reads nothing more
+  /// (a stalled peer: the client's writes back up).
+  ScriptedServer(std::function<std::string(const std::string& head)> respond, bool hang_up,
+                 bool keep_reading = true)
       : acceptor_(ctx_, {boost::asio::ip::make_address("127.0.0.1"), 0}),
         socket_(ctx_),
         respond_(std::move(respond)),
-        hang_up_(hang_up) {
+        hang_up_(hang_up),
+        keep_reading_(keep_reading) {
     acceptor_.async_accept(socket_, [this](const boost::system::error_code& ec) {
       if (!ec) read();
     });
@@ -841,7 +872,7 @@ class ScriptedServer {
                                        socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both,
                                                         ignored);
                                    });
-          if (!hang_up_) read();
+          if (!hang_up_ && keep_reading_) read();
         });
   }
 
@@ -850,6 +881,7 @@ class ScriptedServer {
   boost::asio::ip::tcp::socket socket_;
   std::function<std::string(const std::string&)> respond_;
   bool hang_up_;
+  bool keep_reading_;
   bool answered_ = false;
   std::string response_;
   char buf_[4096];
@@ -973,6 +1005,33 @@ TEST(ClientHandshake, StopDuringTheHandshakeEndsTheAttemptWithoutCallbacks) {
   EXPECT_FALSE(c.is_open());
   std::lock_guard lock(ev.m);
   EXPECT_TRUE(ev.closes.empty());  // it never opened: no on_close
+}
+
+// ------------------------------------------------------ send queue cap ---
+
+TEST(ClientSendQueue, AStalledServerMakesSendsDropAtTheCapAndTheConnectionStays) {
+  ScriptedServer ws([](const std::string& head) { return ScriptedServer::upgrade(head); }, false,
+                    /*keep_reading=*/false);
+  auto o = options_for(ws.url());
+  o.max_queued_bytes = 1 << 20;
+  o.close_timeout = 100ms;
+  Client c(o);
+  c.connect();
+  ASSERT_TRUE(c.wait_open(kDeadline));
+  // The kernel's buffers fill first, then the client's queue up to the cap.
+  const std::string chunk(64 * 1024, 'x');
+  SendStatus last = SendStatus::buffered;
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (last == SendStatus::buffered && std::chrono::steady_clock::now() < deadline) {
+    last = c.send_binary(chunk);
+    if (last == SendStatus::buffered && c.queued_bytes() > 0) std::this_thread::yield();
+  }
+  EXPECT_EQ(last, SendStatus::dropped);
+  EXPECT_LE(c.queued_bytes(), o.max_queued_bytes);
+  EXPECT_GT(c.queued_bytes(), o.max_queued_bytes - chunk.size());
+  EXPECT_TRUE(c.is_open());  // dropping a message does not end the connection
+  c.stop();
+  EXPECT_EQ(c.send_text("after stop"), SendStatus::closing);
 }
 
 // ----------------------------------------------------------------- TLS ---
