@@ -251,6 +251,8 @@ class Connection final : public Session {
   bool drain_close_pending_ = false;  // spread drain: Close 1001 due at drain_close_at_
   bool in_drain_ = false;             // counted in the drain report (see begin_drain)
   Clock::time_point drain_close_at_{};
+  bool half_close_pending_ = false;  // Close out, unanswered: SHUT_WR due at half_close_at_
+  Clock::time_point half_close_at_{};
 
   std::string handshake_buf_;
   std::uint8_t carry_[codec::max_header_size] = {};
