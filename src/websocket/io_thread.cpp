@@ -141,7 +141,7 @@ void IoThread::begin_drain() {
   if (o.shutdown_spread.count() > 0) {
     std::shuffle(order.begin(), order.end(), std::mt19937_64(std::random_device{}()));
   }
-  const auto close_wait_cap = Clock::now() + o.close_wait;
+  const auto close_wait_cap = core_.now() + o.close_wait;
   std::size_t in_drain = 0;
   for (std::size_t rank = 0; rank < snapshot.size(); ++rank) {
     auto& c = snapshot[order[rank]];
@@ -218,7 +218,7 @@ void IoThread::schedule_sweep() {
 }
 
 void IoThread::sweep() {
-  auto now = Clock::now();
+  auto now = core_.now();
   // Walk downwards: a connection that times out removes only itself, and
   // remove() moves the last entry (already visited) into its slot.
   for (std::size_t i = connections_.size(); i-- > 0;) {

@@ -151,7 +151,7 @@ void ServerCore::stop_async() noexcept {
 void ServerCore::post_stop() noexcept {
   if (stop_posted.exchange(true)) return;
   try {
-    drain_started_at_ = Clock::now();
+    drain_started_at_ = now();
     drain_deadline_ = drain_started_at_ + options.shutdown_timeout;
     threads_notifying_ = static_cast<unsigned>(threads_.size());
     set_state(LifecycleState::draining);
@@ -187,12 +187,12 @@ void ServerCore::close_and_drain() {
 }
 
 void ServerCore::schedule_drain_tick() {
-  // Once per second, up to the deadline; past it (forcing) still once per
-  // second, never in a tight loop.
-  auto now = Clock::now();
-  auto next = now + std::chrono::seconds(1);
-  if (now < drain_deadline_) next = std::min(next, drain_deadline_);
-  drain_timer_->expires_at(next);
+  // Once per second, or at the deadline if sooner; past it (forcing) still
+  // once per second, never in a tight loop. The wait is real time; the
+  // deadline is judged by now() (ServerOptions::clock) when the tick runs.
+  std::chrono::steady_clock::duration wait = std::chrono::seconds(1);
+  if (auto left = drain_deadline_ - now(); left > left.zero()) wait = std::min(wait, left);
+  drain_timer_->expires_after(wait);
   drain_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (!ec) self->drain_tick();
   });
@@ -202,13 +202,13 @@ void ServerCore::schedule_drain_tick() {
 void ServerCore::drain_tick() {
   std::size_t left = live_connections.load();
   if (left == 0) return;
-  auto now = Clock::now();
-  if (now >= drain_deadline_ && !force_requested.load()) {
+  auto t = now();
+  if (t >= drain_deadline_ && !force_requested.load()) {
     log::logger()->warn("drain deadline ({} ms) reached: forcing {} sessions",
                         options.shutdown_timeout.count(), left);
     force_async();
   } else {
-    auto to_deadline = std::chrono::duration<double>(drain_deadline_ - now).count();
+    auto to_deadline = std::chrono::duration<double>(drain_deadline_ - t).count();
     log::logger()->info("drain: {} sessions left, {:.1f} s to deadline ({})", left,
                         std::max(0.0, to_deadline), to_string(state.load()));
   }
@@ -243,8 +243,7 @@ void ServerCore::connection_ended(bool opened, Outcome outcome) {
   if (live_connections.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (!stop_posted.load() || drain_done_posted_.exchange(true)) return;
   drain_duration_ms_ =
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - drain_started_at_)
-          .count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(now() - drain_started_at_).count();
   if (metrics) metrics->drain_duration_seconds.set(drain_duration_ms_.load() / 1000.0);
   // The last session is gone: stop the progress timer so thread 0 can end.
   asio::post(threads_[0]->context(), [self = shared_from_this()] {
@@ -274,8 +273,7 @@ DrainReport ServerCore::drain_report() const {
   r.forced = drain_forced_.load();
   auto ms = drain_duration_ms_.load();
   if (ms < 0 && r.happened)
-    ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - drain_started_at_)
-             .count();
+    ms = std::chrono::duration_cast<std::chrono::milliseconds>(now() - drain_started_at_).count();
   r.duration = std::chrono::milliseconds(std::max<std::int64_t>(ms, 0));
   return r;
 }

@@ -23,6 +23,7 @@
 #include "ebb/executor/runtime_executor.hpp"
 #include "log/log.hpp"
 #include "websocket/detail/core.hpp"
+#include "websocket/detail/transport_fault.hpp"
 
 namespace ebb::websocket::detail {
 
@@ -72,7 +73,7 @@ std::size_t Connection::buffered_amount() const noexcept {
 // ---------------------------------------------------------------- start ---
 
 void Connection::start() {
-  last_received_ = Clock::now();
+  last_received_ = core_->now();
   deadline_ = last_received_ + core_->options.handshake_timeout;
   // Accepted just before the listener closed: it gets its 503, but soon.
   if (core_->draining()) limit_handshake_deadline(last_received_ + core_->options.close_wait);
@@ -107,7 +108,7 @@ void Connection::on_readable() {
   std::size_t prefix = carry_size_;
   if (prefix) std::memcpy(buf, carry_, prefix);
   carry_size_ = 0;
-  ssize_t n = ::recv(fd_, buf + prefix, space - prefix, 0);
+  ssize_t n = read_fault.take() ? -1 : ::recv(fd_, buf + prefix, space - prefix, 0);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
     std::memcpy(carry_, buf, prefix);
     carry_size_ = static_cast<std::uint8_t>(prefix);
@@ -118,7 +119,7 @@ void Connection::on_readable() {
       return finish(close_code_, close_reason_);
     return finish(close_code::abnormal, n == 0 ? "peer closed the connection" : "connection reset");
   }
-  last_received_ = Clock::now();
+  last_received_ = core_->now();
   awaiting_pong_ = false;
   in_read_batch_ = true;
   if (state_ == State::handshake)
@@ -161,7 +162,7 @@ void Connection::read_tls() {
           return self->finish(close_code::abnormal, "TLS read failed");
         }
         self->carry_size_ = 0;
-        self->last_received_ = Clock::now();
+        self->last_received_ = self->core_->now();
         self->awaiting_pong_ = false;
         self->in_read_batch_ = true;
         if (self->state_ == State::handshake)
@@ -244,7 +245,7 @@ void Connection::reject_upgrade(std::string_view response) {
   state_ = State::closing;
   closing_.store(true, std::memory_order_release);
   close_after_flush_ = true;
-  deadline_ = Clock::now() + core_->options.close_wait;
+  deadline_ = core_->now() + core_->options.close_wait;
 }
 
 void Connection::process_frames(std::uint8_t* data, std::size_t size) {
@@ -330,7 +331,7 @@ void Connection::on_close(std::uint16_t code, std::string_view reason) {
     queued_bytes_ += out_.size() - before;
     close_sent_ = true;
     close_after_flush_ = true;
-    deadline_ = Clock::now() + core_->options.close_wait;
+    deadline_ = core_->now() + core_->options.close_wait;
     if (!in_read_batch_) schedule_flush();
     return;
   }
@@ -467,7 +468,7 @@ void Connection::flush_plain() {
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = count;
-    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    ssize_t n = write_fault.take() ? -1 : ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       // The kernel's buffer is full: wait for EPOLLOUT (level-triggered).
@@ -549,7 +550,7 @@ void Connection::after_flush() {
     // drain) for the few that need it.
     if (!tls()) {
       half_close_pending_ = true;
-      half_close_at_ = Clock::now() + core_->options.close_wait / 4;
+      half_close_at_ = core_->now() + core_->options.close_wait / 4;
     }
   }
 }
@@ -587,7 +588,7 @@ void Connection::start_close(std::uint16_t code, std::string_view reason, bool w
   queued_bytes_ += out_.size() - before;
   close_sent_ = true;
   close_after_flush_ = true;
-  deadline_ = Clock::now() + core_->options.close_wait;
+  deadline_ = core_->now() + core_->options.close_wait;
   if (!wait_for_peer) close_received_ = true;  // protocol error: do not wait for an answer
   if (parser_) parser_->stop();
   if (!in_read_batch_) schedule_flush();
@@ -628,7 +629,7 @@ bool Connection::begin_drain(std::chrono::milliseconds delay) {
       start_close(close_code::going_away, "server shutting down", true);
     } else {
       drain_close_pending_ = true;
-      drain_close_at_ = Clock::now() + delay;
+      drain_close_at_ = core_->now() + delay;
       scheduled = true;
     }
   }

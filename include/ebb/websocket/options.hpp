@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,15 @@ struct ServerOptions {
   /// the reconnect delay of its notice. 0: close everyone at once.
   /// WEBSOCKET_SHUTDOWN_SPREAD_MS
   std::chrono::milliseconds shutdown_spread{0};
+
+  /// Tests: the clock every timeout reads (handshake, idle, heartbeat, close
+  /// wait, the spread, the drain deadline and its progress lines). Empty =
+  /// std::chrono::steady_clock::now. The loops still wake on real time (the
+  /// sweep every 100 ms, the drain tick every second); what they decide uses
+  /// this clock, so a test that holds it still sees no timeout fire, and one
+  /// that moves it past a deadline sees that deadline act at the next wake-up.
+  /// Called on the I/O threads; must be thread-safe and never go backwards.
+  std::function<std::chrono::steady_clock::time_point()> clock;
 
   /// Reads every key above from `cfg` (sizes accept k/M/G units, durations
   /// ms/s/m/h with plain numbers meaning ms), then validates; throws

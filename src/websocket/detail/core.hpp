@@ -307,6 +307,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::size_t room_size(const std::string& room) const;
 
   const ServerOptions options;
+  /// The clock of every timeout and of the drain (ServerOptions::clock).
+  Clock::time_point now() const { return options.clock ? options.clock() : Clock::now(); }
   std::shared_ptr<ebb::executor::RuntimeExecutor> executor;
   handshake::ServerPolicy policy;
   std::unique_ptr<asio::ssl::context> tls_context;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <ebb/websocket.hpp>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <set>
@@ -203,6 +204,101 @@ TEST(Drain, PeersThatNeverAnswerAreForcedAtTheDeadline) {
   auto silent_close = silent.read_frame();
   ASSERT_TRUE(silent_close);
   EXPECT_EQ(silent_close->close_code(), 1001);
+}
+
+/// A clock the test moves by hand (ServerOptions::clock): timeouts and the
+/// drain deadline act only when it says so, whatever the machine's speed.
+class ManualClock {
+ public:
+  Clock::time_point now() const { return base_ + Clock::duration(offset_.load()); }
+  void advance(Clock::duration d) { offset_.fetch_add(d.count()); }
+  std::function<Clock::time_point()> source() {
+    return [this] { return now(); };
+  }
+
+ private:
+  const Clock::time_point base_ = Clock::now();
+  std::atomic<Clock::rep> offset_{0};
+};
+
+// Negative checks below hold the clock still for 1.5 s of real time: that is
+// at least one drain tick and a dozen sweeps that could have acted, and did
+// not. Nothing depends on how fast the machine is.
+constexpr auto kQuietPeriod = 1500ms;
+
+TEST(Drain, DeadlineIsJudgedByTheInjectedClock) {
+  ManualClock clock;
+  OpenCounter opened;
+  auto o = drain_options();
+  o.shutdown_timeout = 30s;
+  o.close_wait = 60s;  // only the deadline can end the silent peer
+  o.clock = clock.source();
+  Server ws(o);
+  opened.attach(ws);
+  ws.start();
+  TestClient silent(ws.port());
+  silent.upgrade();
+  ASSERT_TRUE(opened.wait_for(1));
+  ws.stop_async();
+  ASSERT_TRUE(silent.read_frame());  // notice
+  auto close = silent.read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->close_code(), 1001);
+
+  clock.advance(30s - 1ms);  // one millisecond before the deadline
+  std::this_thread::sleep_for(kQuietPeriod);
+  EXPECT_EQ(ws.connection_count(), 1u);
+  EXPECT_FALSE(ws.drain_report().force_requested);
+
+  clock.advance(1ms);  // at the deadline
+  ASSERT_TRUE(eventually([&] { return ws.connection_count() == 0; }, 5s));
+  ws.stop();
+  DrainReport r = ws.drain_report();
+  EXPECT_TRUE(r.force_requested);
+  EXPECT_EQ(r.forced, 1u);
+  EXPECT_EQ(r.duration, 30s);  // measured on the same clock: exact
+}
+
+TEST(Drain, CloseWaitIsJudgedByTheInjectedClock) {
+  ManualClock clock;
+  OpenCounter opened;
+  std::atomic<int> closes{0};
+  auto o = drain_options();
+  o.close_wait = 10s;
+  o.ping_interval = 0ms;
+  o.clock = clock.source();
+  Server ws(o);
+  opened.attach(ws);
+  std::shared_ptr<Session> session;
+  std::mutex m;
+  ws.on_open([&](Session& s) {
+    std::lock_guard l(m);
+    session = s.shared_from_this();
+  });
+  ws.on_close([&](Session&, std::uint16_t, std::string_view) { ++closes; });
+  ws.start();
+  TestClient silent(ws.port());
+  silent.upgrade();
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard l(m);
+    return session != nullptr;
+  }));
+  {
+    std::lock_guard l(m);
+    session->close(4000, "bye");
+  }
+  auto close = silent.read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->close_code(), 4000);
+
+  std::this_thread::sleep_for(kQuietPeriod);  // the clock stands still
+  EXPECT_EQ(closes.load(), 0);
+  EXPECT_EQ(ws.connection_count(), 1u);
+
+  clock.advance(10s);
+  ASSERT_TRUE(eventually([&] { return closes.load() == 1; }, 5s));
+  EXPECT_TRUE(silent.wait_eof());
+  ws.stop();
 }
 
 TEST(Drain, CloseWaitBoundsEachSilentPeer) {

@@ -10,8 +10,10 @@
 #include <new>
 #include <thread>
 
+#include "unit/support/wait.hpp"
 #include "unit/websocket/test_client.hpp"
 #include "websocket/detail/core.hpp"
+#include "websocket/detail/transport_fault.hpp"
 
 // ---- allocation counting on the server's I/O threads -----------------------
 namespace {
@@ -133,6 +135,51 @@ TEST(Server, FramesPipelinedBehindTheRequestHead) {
   auto f = c.read_frame();
   ASSERT_TRUE(f);
   EXPECT_EQ(f->payload, "early");
+}
+
+// Transport failures injected where the kernel would report them
+// (detail::read_fault / write_fault): the failing session ends once, with
+// 1006, leaves its rooms, and the other session does not notice.
+void expect_injected_fault_ends_only_that_session(ebb::websocket::detail::TransportFault& fault,
+                                                  int error) {
+  EchoServer s;
+  s.start();
+  TestClient victim(s.ws.port()), bystander(s.ws.port());
+  victim.upgrade();
+  bystander.upgrade();
+  ASSERT_TRUE(s.events.wait([&] { return s.events.opened.size() == 2; }));
+  {
+    std::lock_guard l(s.events.m);
+    for (auto& session : s.events.opened) s.ws.join_room(session, "r");
+  }
+  ASSERT_TRUE(ebb::test::eventually([&] { return s.ws.room_size("r") == 2; }));
+  // Which accepted connection is `victim` is not known here: find out by
+  // its echo, with the fault still unarmed.
+  victim.send_text("who");
+  ASSERT_TRUE(victim.read_frame());
+
+  fault.arm(1, error);  // only the victim has I/O to do now
+  victim.send_text("this read or its echo fails");
+  EXPECT_TRUE(victim.wait_eof());  // no Close frame: the transport "failed"
+  ASSERT_TRUE(s.events.wait([&] { return s.events.closes.size() == 1; }));
+  EXPECT_EQ(s.ws.room_size("r"), 1u);
+  bystander.send_text("still here");
+  auto f = bystander.read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->payload, "still here");
+  std::lock_guard l(s.events.m);
+  ASSERT_EQ(s.events.closes.size(), 1u);
+  EXPECT_EQ(s.events.closes.begin()->second, 1);  // exactly once
+  EXPECT_EQ(s.events.close_codes.begin()->second, 1006);
+  fault.arm(0, 0);
+}
+
+TEST(Server, InjectedReadErrorEndsOnlyThatSessionOnce) {
+  expect_injected_fault_ends_only_that_session(ebb::websocket::detail::read_fault, ECONNRESET);
+}
+
+TEST(Server, InjectedWriteErrorEndsOnlyThatSessionOnce) {
+  expect_injected_fault_ends_only_that_session(ebb::websocket::detail::write_fault, EPIPE);
 }
 
 TEST(Server, ClientCloseIsAnsweredAndOnCloseFiresOnce) {
