@@ -14,7 +14,6 @@
 namespace ebb::websocket::detail {
 
 namespace {
-thread_local IoThread* current_thread = nullptr;
 // Timers (handshake, idle, ping/pong, close wait) are checked by one sweep
 // per thread instead of a timer per session: no per-session timer memory,
 // no per-message timer work. 100 ms is the timers' resolution.
@@ -75,7 +74,7 @@ void IoThread::start() {
   arm_ready_wait();
   schedule_sweep();
   thread_ = std::thread([this] {
-    current_thread = this;
+    current_io_thread = this;
     try {
       ctx_.run();
     } catch (const std::exception& e) {
@@ -83,7 +82,7 @@ void IoThread::start() {
       log::logger()->critical("I/O thread {} stopped by an exception: {}", index_, e.what());
     }
     graveyard_.clear();
-    current_thread = nullptr;
+    current_io_thread = nullptr;
   });
 }
 
@@ -94,16 +93,13 @@ void IoThread::join() {
   // with the stop) still hold their sessions: run them here, as the owner,
   // so they release what they hold. Sessions are closed by now, so none of
   // them calls back into the application.
-  IoThread* previous = current_thread;
-  current_thread = this;
+  IoThread* previous = current_io_thread;
+  current_io_thread = this;
   ctx_.restart();
   ctx_.poll();
   graveyard_.clear();
-  current_thread = previous;
+  current_io_thread = previous;
 }
-
-bool IoThread::is_current() const noexcept { return current_thread == this; }
-IoThread* IoThread::current() noexcept { return current_thread; }
 
 void IoThread::add(std::shared_ptr<Connection> c) {
   c->registry_index = connections_.size();

@@ -51,6 +51,11 @@ class Connection;
 
 /// One I/O thread: an io_context, the read buffer shared by its connections,
 /// the registry of its live connections, and a periodic sweep for timers.
+class IoThread;
+/// The I/O thread running on this thread, if any. In the header so that
+/// is_current(), asked once or twice per message, compiles to one compare.
+inline thread_local IoThread* current_io_thread = nullptr;
+
 class IoThread {
  public:
   IoThread(ServerCore& core, unsigned index);
@@ -60,8 +65,8 @@ class IoThread {
   void join();
   asio::io_context& context() noexcept { return ctx_; }
   unsigned index() const noexcept { return index_; }
-  bool is_current() const noexcept;
-  static IoThread* current() noexcept;
+  bool is_current() const noexcept { return current_io_thread == this; }
+  static IoThread* current() noexcept { return current_io_thread; }
 
   // Called on this thread only.
   void add(std::shared_ptr<Connection> c);
@@ -193,6 +198,7 @@ class Connection final : public Session {
 
   SendStatus send(codec::Opcode op, std::string_view message);
   SendStatus send_local(codec::Opcode op, std::string_view message);
+  [[gnu::noinline]] SendStatus send_from_other_thread(codec::Opcode op, std::string_view message);
   void close_local(std::uint16_t code, std::string_view reason);
   void start_close(std::uint16_t code, std::string_view reason, bool wait_for_peer);
   void read_tls();
