@@ -149,10 +149,14 @@ void ServerCore::stop_async() noexcept {
 }
 
 void ServerCore::post_stop() noexcept {
-  if (stop_posted.exchange(true)) return;
+  if (stop_claimed_.exchange(true)) return;
   try {
+    // The drain's times are written before stop_posted is set: whoever sees
+    // stop_posted (a session ending on an I/O thread, drain_report()) may
+    // read them.
     drain_started_at_ = now();
     drain_deadline_ = drain_started_at_ + options.shutdown_timeout;
+    stop_posted.store(true);
     threads_notifying_ = static_cast<unsigned>(threads_.size());
     set_state(LifecycleState::draining);
     log::logger()->info("drain started: {} sessions, deadline {} ms, close wait {} ms",
@@ -181,7 +185,12 @@ void ServerCore::close_and_drain() {
     std::lock_guard lock(adopt_mutex_);
     for (auto& t : threads_) asio::post(t->context(), [t = t.get()] { t->begin_drain(); });
   }
-  if (live_connections.load() == 0) return;  // nothing to wait for
+  if (live_connections.load() == 0) {  // nothing to wait for
+    if (!drain_done_posted_.exchange(true))
+      drain_duration_ms_ =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now() - drain_started_at_).count();
+    return;
+  }
   drain_timer_ = std::make_unique<asio::steady_timer>(threads_[0]->context());
   schedule_drain_tick();
 }

@@ -333,8 +333,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::atomic<bool> started{false};
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> joined{false};
-  std::atomic<bool> ready{false};        // threads running, acceptor open
-  std::atomic<bool> stop_posted{false};  // the stop work was posted (once)
+  std::atomic<bool> ready{false};          // threads running, acceptor open
+  std::atomic<bool> stop_claimed_{false};  // one post_stop() goes on
+  std::atomic<bool> stop_posted{false};    // drain times written, the stop work posted
 
   void report_error(Session& s, std::error_code ec, std::string_view what);
   /// on_typed_message or on_message for a text message (any session kind).
