@@ -94,19 +94,41 @@ void ServerCore::do_accept() {
                             const boost::system::error_code& ec, tcp::socket s) {
         if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
         if (!ec) {
-          live_connections.fetch_add(1, std::memory_order_acq_rel);
-          auto id = next_id_.fetch_add(1, std::memory_order_relaxed);
-          auto c = std::make_shared<Connection>(id, target, self, std::move(s));
-          asio::post(target.context(), [c, &target] {
-            target.add(c);
-            c->start();
-          });
+          serve_accepted(target, std::move(s));
         } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
           // Out of file descriptors: log and keep accepting; the backlog waits.
           log::logger()->warn("accept failed: {}", ec.message());
         }
         do_accept();
       });
+}
+
+// Thread 0: hands an accepted socket to its I/O thread.
+void ServerCore::serve_accepted(IoThread& target, tcp::socket s) {
+  live_connections.fetch_add(1, std::memory_order_acq_rel);
+  auto id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  auto c = std::make_shared<Connection>(id, target, shared_from_this(), std::move(s));
+  asio::post(target.context(), [c, &target] {
+    target.add(c);
+    c->start();
+  });
+}
+
+// Thread 0, as the drain starts. Connections the kernel has completed but
+// nobody accepted yet would be reset by closing the listener (the client
+// sees ECONNRESET); accept them instead, so their upgrades get the drain's
+// 503. Bounded: a flood arriving meanwhile is refused by the close.
+void ServerCore::accept_backlog() {
+  boost::system::error_code ec;
+  acceptor_->non_blocking(true, ec);
+  for (int i = 0; !ec && i < asio::socket_base::max_listen_connections; ++i) {
+    IoThread& target = *threads_[next_thread_];
+    tcp::socket s(target.context());
+    acceptor_->accept(s, ec);
+    if (ec) break;  // would_block: the queue is empty
+    next_thread_ = (next_thread_ + 1) % threads_.size();
+    serve_accepted(target, std::move(s));
+  }
 }
 
 void ServerCore::adopt(int fd, std::string received) {
@@ -178,7 +200,10 @@ void ServerCore::post_stop() noexcept {
 // connection's handler, leaving the drain waiting for it forever.
 void ServerCore::close_and_drain() {
   boost::system::error_code ec;
-  if (acceptor_) acceptor_->close(ec);
+  if (acceptor_) {
+    accept_backlog();
+    acceptor_->close(ec);
+  }
   {
     // Under adopt_mutex_: an adopt() that saw no stop has posted its
     // connection already, so the drain finds it (FIFO per thread).

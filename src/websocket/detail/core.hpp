@@ -370,6 +370,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
 
  private:
   void do_accept();
+  void serve_accepted(IoThread& target, tcp::socket s);
+  void accept_backlog();
   void post_stop() noexcept;
   void post_force() noexcept;
   void drain_tick();

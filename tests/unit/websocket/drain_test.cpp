@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <ebb/websocket.hpp>
 #include <functional>
 #include <future>
@@ -169,6 +170,51 @@ TEST(Drain, UpgradeDuringTheDrainGets503AndNewConnectionsAreRefused) {
   EXPECT_EQ(close->close_code(), 1001);
   live.send_close(1001);
   stopper.join();
+}
+
+// Connections the kernel completed but the server had not accepted yet when
+// the drain began are accepted and answered 503, not reset by the listener's
+// close. Thread 0 is held inside a callback while they queue up, so they are
+// certainly still in the kernel's accept queue when the drain runs.
+TEST(Drain, ConnectionsStillInTheAcceptQueueGet503NotAReset) {
+  auto o = drain_options();
+  o.io_threads = 1;
+  Server ws(o);
+  std::mutex m;
+  std::condition_variable cv;
+  bool holding = false, release = false;
+  ws.on_message([&](Session&, std::string_view) {
+    ws.stop_async();  // queued behind this callback on thread 0
+    std::unique_lock l(m);
+    holding = true;
+    cv.notify_all();
+    cv.wait_for(l, 10s, [&] { return release; });
+  });
+  ws.start();
+  TestClient live(ws.port());
+  live.upgrade();
+  live.send_text("hold thread 0");
+  {
+    std::unique_lock l(m);
+    ASSERT_TRUE(cv.wait_for(l, 5s, [&] { return holding; }));
+  }
+  std::vector<std::unique_ptr<TestClient>> queued;
+  for (int i = 0; i < 5; ++i) {
+    queued.push_back(std::make_unique<TestClient>(ws.port()));  // the kernel completes it
+    queued.back()->write_raw(
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  }
+  {
+    std::lock_guard l(m);
+    release = true;
+  }
+  cv.notify_all();
+  for (auto& c : queued) {
+    auto head = c->read_head();
+    EXPECT_NE(head.find("503"), std::string::npos) << "got: \"" << head << "\"";
+  }
+  ws.stop();
 }
 
 TEST(Drain, PeersThatNeverAnswerAreForcedAtTheDeadline) {
