@@ -89,10 +89,14 @@ void IoThread::start() {
 void IoThread::join() {
   if (!thread_.joinable()) return;
   thread_.join();
-  // Handlers posted from other threads after run() returned (a send racing
-  // with the stop) still hold their sessions: run them here, as the owner,
-  // so they release what they hold. Sessions are closed by now, so none of
-  // them calls back into the application.
+  run_late_handlers();
+}
+
+// Handlers posted from other threads after run() returned (a send racing
+// with the stop) still hold their sessions (and so the server core): run
+// them here, as the owner, so they release what they hold. Sessions are
+// closed by now, so none of them calls back into the application.
+void IoThread::run_late_handlers() {
   IoThread* previous = current_io_thread;
   current_io_thread = this;
   ctx_.restart();

@@ -321,6 +321,13 @@ void ServerCore::join() {
   std::lock_guard lock(join_mutex_);
   for (auto& t : threads_) t->join();
   joined.store(true, std::memory_order_release);
+  {
+    std::lock_guard posts(external_post_mutex_);
+    external_posts_closed_ = true;
+  }
+  // What other threads posted while the threads were ending, before the
+  // gates above closed (long-poll events, sends that saw joined == false).
+  for (auto& t : threads_) t->run_late_handlers();
   set_state(LifecycleState::stopped);
   if (final_logged_ || !stop_posted.load()) return;
   final_logged_ = true;
@@ -369,8 +376,12 @@ void ServerCore::deliver_text(Session& s, std::string_view text, std::string& sc
   }
 }
 
+// Under external_post_mutex_: a handler posted after join()'s last run of
+// late handlers would never run, and it holds the core (a leak through the
+// core's own io_context). Refused instead; `f` is destroyed here.
 bool ServerCore::post_external(std::function<void()> f) {
-  if (threads_.empty() || joined.load()) return false;
+  std::lock_guard lock(external_post_mutex_);
+  if (threads_.empty() || external_posts_closed_) return false;
   asio::post(threads_[0]->context(), std::move(f));
   return true;
 }

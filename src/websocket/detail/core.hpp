@@ -63,6 +63,7 @@ class IoThread {
 
   void start();
   void join();
+  void run_late_handlers();  ///< after join(): runs what was posted since
   asio::io_context& context() noexcept { return ctx_; }
   unsigned index() const noexcept { return index_; }
   bool is_current() const noexcept { return current_io_thread == this; }
@@ -334,6 +335,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> joined{false};
   std::atomic<bool> ready{false};          // threads running, acceptor open
+  std::mutex external_post_mutex_;         // orders post_external() against join()
+  bool external_posts_closed_ = false;     // under external_post_mutex_
   std::atomic<bool> stop_claimed_{false};  // one post_stop() goes on
   std::atomic<bool> stop_posted{false};    // drain times written, the stop work posted
 
