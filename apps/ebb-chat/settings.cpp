@@ -81,6 +81,7 @@ const std::vector<Group>& groups() {
            {"WEBSOCKET_PING_INTERVAL_MS", "30000", "heartbeat ping interval (0: off)"},
            {"WEBSOCKET_PONG_TIMEOUT_MS", "10000", "a missing pong ends the session after it"},
            {"WEBSOCKET_CLOSE_WAIT_MS", "1000", "wait for the peer's Close before cutting"},
+           {"WEBSOCKET_HALF_CLOSE_DELAY_MS", "0", "FIN after our unanswered Close (0: with it)"},
            {"WEBSOCKET_MAX_SEND_QUEUE", "16M", "send-queue bytes per session (slow consumer)"},
            {"WEBSOCKET_SLOW_CONSUMER_CLOSE_CODE", "1008", "1008 or 1013"},
            {"WEBSOCKET_ALLOWED_ORIGINS", "", "comma list of accepted Origins (empty: any)"},

@@ -71,6 +71,9 @@ std::optional<Problem> check_timers(const ServerOptions& o) {
   if (o.close_wait < milliseconds::zero()) {
     return Problem{"close_wait", "WEBSOCKET_CLOSE_WAIT_MS", "must not be negative"};
   }
+  if (o.half_close_delay < milliseconds::zero()) {
+    return Problem{"half_close_delay", "WEBSOCKET_HALF_CLOSE_DELAY_MS", "must not be negative"};
+  }
   return std::nullopt;
 }
 
@@ -167,6 +170,7 @@ ServerOptions ServerOptions::from_config(const ebb::config::Config& cfg) {
   o.ping_interval = cfg.get_duration("WEBSOCKET_PING_INTERVAL_MS", o.ping_interval);
   o.pong_timeout = cfg.get_duration("WEBSOCKET_PONG_TIMEOUT_MS", o.pong_timeout);
   o.close_wait = cfg.get_duration("WEBSOCKET_CLOSE_WAIT_MS", o.close_wait);
+  o.half_close_delay = cfg.get_duration("WEBSOCKET_HALF_CLOSE_DELAY_MS", o.half_close_delay);
   o.shutdown_timeout = ebb::config::detail::shutdown_timeout_from(cfg, o.shutdown_timeout);
   o.shutdown_notice = cfg.get_string("WEBSOCKET_SHUTDOWN_NOTICE", o.shutdown_notice);
   o.shutdown_reconnect = cfg.get_duration("WEBSOCKET_SHUTDOWN_RECONNECT_MS", o.shutdown_reconnect);

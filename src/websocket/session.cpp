@@ -473,7 +473,12 @@ void Connection::flush_plain() {
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = count;
-    ssize_t n = write_fault.take() ? -1 : ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    // The write that ends with our Close is held back (MSG_MORE) when a
+    // half-close follows it at once: shutdown() then tacks the FIN onto that
+    // unsent segment, so Close and FIN travel in one packet (see after_flush).
+    int flags = MSG_NOSIGNAL;
+    if (close_after_flush_ && count == segments_.size() && half_close_follows()) flags |= MSG_MORE;
+    ssize_t n = write_fault.take() ? -1 : ::sendmsg(fd_, &msg, flags);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       // The kernel's buffer is full: wait for EPOLLOUT (level-triggered).
@@ -547,17 +552,30 @@ void Connection::after_flush() {
       // Handshake complete (or an HTTP rejection sent): the server closes TCP.
       return finish(close_code_, close_reason_);
     }
-    // Our Close is out and the peer has not answered. Most peers answer
-    // within a round trip, and then the FIN goes with close(); one that has
-    // not answered after a quarter of close_wait gets a half-close (sweep()),
-    // which makes peers that only react to EOF hang up. Doing it at once
-    // would cost every session a second syscall and segment (10,000 at a
-    // drain) for the few that need it.
-    if (!tls()) {
+    // Our Close is out and the peer has not answered: half-close now, so the
+    // FIN rides on the Close's own segment (flush_plain held it back with
+    // MSG_MORE). A peer sees Close and EOF in one read and can finish in one
+    // pass, and a peer that only reacts to EOF hangs up at once; we keep
+    // reading for its Close until close_wait. With half_close_delay the FIN
+    // waits (sweep()): a proxy that ends the whole tunnel on the server's FIN
+    // (nginx) then still carries frames the client sent meanwhile.
+    if (half_close_follows()) {
+      ::shutdown(fd_, SHUT_WR);
+    } else if (awaiting_close_answer()) {
       half_close_pending_ = true;
-      half_close_at_ = core_->now() + core_->options.close_wait / 4;
+      half_close_at_ = core_->now() + core_->options.half_close_delay;
     }
   }
+}
+
+// Our Close is the last output and the peer has not sent its own (plain TCP:
+// a TLS session ends with close_notify, not a bare FIN).
+bool Connection::awaiting_close_answer() const noexcept {
+  return close_after_flush_ && state_ == State::closing && !close_received_ && opened_ && !tls();
+}
+
+bool Connection::half_close_follows() const noexcept {
+  return awaiting_close_answer() && core_->options.half_close_delay.count() <= 0;
 }
 
 // ---------------------------------------------------------------- close ---

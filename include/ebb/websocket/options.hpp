@@ -49,6 +49,12 @@ struct ServerOptions {
   std::chrono::milliseconds pong_timeout{10000};  ///< WEBSOCKET_PONG_TIMEOUT_MS
   std::chrono::milliseconds close_wait{
       1000};  ///< WEBSOCKET_CLOSE_WAIT_MS: wait for the peer's Close
+  /// WEBSOCKET_HALF_CLOSE_DELAY_MS: when our Close is out and unanswered, the
+  /// write side is shut (FIN) after this long. 0: at once, in the Close's own
+  /// TCP segment (cheapest; the peer can finish on one read). Behind a proxy
+  /// that ends the whole tunnel on the server's FIN (nginx), a delay lets
+  /// frames the client sent meanwhile still arrive. Checked every 100 ms.
+  std::chrono::milliseconds half_close_delay{0};
   /// Bytes that may wait in one session's send queue. Past it the message is
   /// dropped and the session is closed with `slow_consumer_close_code`
   /// (policy: a slow consumer is disconnected, never buffered without bound).

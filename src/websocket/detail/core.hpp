@@ -220,6 +220,8 @@ class Connection final : public Session {
   void finish(std::uint16_t code, std::string_view reason);
   bool on_owner_thread() const noexcept;
   bool tls() const noexcept { return tls_ != nullptr; }
+  bool awaiting_close_answer() const noexcept;
+  bool half_close_follows() const noexcept;
 
   IoThread& thread_;
   std::shared_ptr<ServerCore> core_;
@@ -258,7 +260,7 @@ class Connection final : public Session {
   bool drain_close_pending_ = false;  // spread drain: Close 1001 due at drain_close_at_
   bool in_drain_ = false;             // counted in the drain report (see begin_drain)
   Clock::time_point drain_close_at_{};
-  bool half_close_pending_ = false;  // Close out, unanswered: SHUT_WR due at half_close_at_
+  bool half_close_pending_ = false;  // half_close_delay > 0: SHUT_WR due at half_close_at_
   Clock::time_point half_close_at_{};
 
   std::string handshake_buf_;

@@ -368,6 +368,7 @@ TEST(ServerOptionsFromConfig, ReadsEveryKey) {
       {"WEBSOCKET_PING_INTERVAL_MS", "0"},
       {"WEBSOCKET_PONG_TIMEOUT_MS", "0"},
       {"WEBSOCKET_CLOSE_WAIT_MS", "250"},
+      {"WEBSOCKET_HALF_CLOSE_DELAY_MS", "200"},
       {"WEBSOCKET_MAX_SEND_QUEUE", "2MiB"},
       {"WEBSOCKET_SLOW_CONSUMER_CLOSE_CODE", "1013"},
       {"WEBSOCKET_ALLOWED_ORIGINS", "https://a.example, https://b.example"},
@@ -393,6 +394,7 @@ TEST(ServerOptionsFromConfig, ReadsEveryKey) {
   EXPECT_EQ(o.ping_interval, 0ms);
   EXPECT_EQ(o.pong_timeout, 0ms);
   EXPECT_EQ(o.close_wait, 250ms);
+  EXPECT_EQ(o.half_close_delay, 200ms);
   EXPECT_EQ(o.max_send_queue, 2u << 20);
   EXPECT_EQ(o.slow_consumer_close_code, 1013);
   EXPECT_EQ(o.allowed_origins,
@@ -442,6 +444,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadOption{{{"WEBSOCKET_PING_INTERVAL_MS", "-1"}}, "WEBSOCKET_PING_INTERVAL_MS"},
         BadOption{{{"WEBSOCKET_PONG_TIMEOUT_MS", "0"}}, "WEBSOCKET_PONG_TIMEOUT_MS"},
         BadOption{{{"WEBSOCKET_CLOSE_WAIT_MS", "1.5s"}}, "WEBSOCKET_CLOSE_WAIT_MS"},
+        BadOption{{{"WEBSOCKET_HALF_CLOSE_DELAY_MS", "-5"}}, "WEBSOCKET_HALF_CLOSE_DELAY_MS"},
         BadOption{{{"WEBSOCKET_SLOW_CONSUMER_CLOSE_CODE", "1000"}},
                   "WEBSOCKET_SLOW_CONSUMER_CLOSE_CODE"},
         BadOption{{{"WEBSOCKET_SUBPROTOCOLS", "chat, bad proto"}}, "WEBSOCKET_SUBPROTOCOLS"},

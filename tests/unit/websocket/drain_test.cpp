@@ -12,9 +12,11 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
+#include "unit/support/tcp_segments.hpp"
 #include "unit/support/wait.hpp"
 #include "unit/websocket/test_client.hpp"
 
@@ -56,6 +58,21 @@ struct OpenCounter {
     std::unique_lock l(m);
     return cv.wait_for(l, t, [&] { return n >= want; });
   }
+};
+
+/// A started server with one upgraded client whose session is open.
+struct OneSession {
+  explicit OneSession(const ServerOptions& o) : ws(o) {
+    opened.attach(ws);
+    ws.start();
+    client.emplace(ws.port());
+    client->upgrade();
+  }
+  bool open() { return opened.wait_for(1); }
+
+  OpenCounter opened;  // before ws: its callback must outlive the server
+  Server ws;
+  std::optional<TestClient> client;
 };
 
 TEST(Drain, NoticeThenCloseGoingAwayThenCleanReport) {
@@ -274,17 +291,14 @@ constexpr auto kQuietPeriod = 1500ms;
 
 TEST(Drain, DeadlineIsJudgedByTheInjectedClock) {
   ManualClock clock;
-  OpenCounter opened;
   auto o = drain_options();
   o.shutdown_timeout = 30s;
   o.close_wait = 60s;  // only the deadline can end the silent peer
   o.clock = clock.source();
-  Server ws(o);
-  opened.attach(ws);
-  ws.start();
-  TestClient silent(ws.port());
-  silent.upgrade();
-  ASSERT_TRUE(opened.wait_for(1));
+  OneSession one(o);
+  Server& ws = one.ws;
+  TestClient& silent = *one.client;
+  ASSERT_TRUE(one.open());
   ws.stop_async();
   ASSERT_TRUE(silent.read_frame());  // notice
   auto close = silent.read_frame();
@@ -347,16 +361,36 @@ TEST(Drain, CloseWaitIsJudgedByTheInjectedClock) {
   ws.stop();
 }
 
+TEST(Drain, HalfCloseDelayHoldsTheFinUntilItPasses) {
+  ManualClock clock;
+  auto o = drain_options();
+  o.close_wait = 60s;
+  o.half_close_delay = 2s;
+  o.clock = clock.source();
+  OneSession one(o);
+  Server& ws = one.ws;
+  TestClient& c = *one.client;
+  ASSERT_TRUE(one.open());
+  ws.stop_async();
+  ASSERT_TRUE(c.read_frame());  // notice
+  auto close = c.read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->close_code(), 1001);
+  EXPECT_FALSE(c.wait_eof(kQuietPeriod));  // the clock stands still: no FIN yet
+
+  clock.advance(2s);
+  EXPECT_TRUE(c.wait_eof());
+  c.send_close(1001);
+  ws.stop();
+  EXPECT_EQ(ws.drain_report().closed_cleanly, 1u);
+}
+
 TEST(Drain, CloseWaitBoundsEachSilentPeer) {
-  OpenCounter opened;
   auto o = drain_options();
   o.close_wait = 300ms;
-  Server ws(o);
-  opened.attach(ws);
-  ws.start();
-  TestClient silent(ws.port());
-  silent.upgrade();
-  ASSERT_TRUE(opened.wait_for(1));
+  OneSession one(o);
+  auto& ws = one.ws;
+  ASSERT_TRUE(one.open());
   auto start = Clock::now();
   ws.stop();
   EXPECT_LT(Clock::now() - start, 1500ms);  // close_wait + sweep resolution, far below 30 s
@@ -364,22 +398,43 @@ TEST(Drain, CloseWaitBoundsEachSilentPeer) {
 }
 
 TEST(Drain, PeerThatClosesOnEofIsCountedAsClosedByPeer) {
-  OpenCounter opened;
-  Server ws(drain_options());
-  opened.attach(ws);
-  ws.start();
-  auto c = std::make_unique<TestClient>(ws.port());
-  c->upgrade();
-  ASSERT_TRUE(opened.wait_for(1));
+  OneSession one(drain_options());
+  Server& ws = one.ws;
+  auto& c = one.client;
+  ASSERT_TRUE(one.open());
   std::jthread stopper([&] { ws.stop(); });
   ASSERT_TRUE(c->read_frame());  // notice
   ASSERT_TRUE(c->read_frame());  // Close 1001
-  EXPECT_TRUE(c->wait_eof());    // the server half-closed after its Close
+  EXPECT_TRUE(c->wait_eof());    // the server half-closed with its Close
   c.reset();                     // like wsload -R: close the socket on EOF, no Close frame
   stopper.join();
   auto r = ws.drain_report();
   EXPECT_EQ(r.closed_by_peer, 1u);
   EXPECT_EQ(r.forced, 0u);
+}
+
+// At a drain every session's notice, Close and FIN leave in one segment: the
+// client can read all of it and finish in one pass, and 10,000 sessions cost
+// 10,000 loopback deliveries, not 20,000 (docs/PERFORMANCE.md, drain10k).
+TEST(Drain, NoticeCloseAndFinArriveInOneSegment) {
+  OneSession one(drain_options());
+  Server& ws = one.ws;
+  TestClient& c = *one.client;
+  ASSERT_TRUE(one.open());
+  const std::uint32_t before = ebb::test::tcp_segments_received(c.socket().native_handle());
+  ASSERT_GT(before, 0u);  // the kernel reports segment counts
+  std::jthread stopper([&] { ws.stop(); });
+  auto notice = c.read_frame();
+  ASSERT_TRUE(notice);
+  EXPECT_EQ(notice->opcode, 0x1);
+  auto close = c.read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->close_code(), 1001);
+  ASSERT_TRUE(c.wait_eof());
+  EXPECT_EQ(ebb::test::tcp_segments_received(c.socket().native_handle()) - before, 1u);
+  c.send_close(1001);  // still allowed: only the server's side is shut
+  stopper.join();
+  EXPECT_EQ(ws.drain_report().closed_cleanly, 1u);
 }
 
 TEST(Drain, SecondRequestForcesAtOnce) {
