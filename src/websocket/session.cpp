@@ -500,21 +500,33 @@ void Connection::flush_plain() {
 
 void Connection::flush_tls() {
   writing_ = true;
+  auto& t = *tls_;
+  t.writing_out.swap(out_);
+  t.writing_segments.swap(segments_);
   std::vector<asio::const_buffer> bufs;
-  bufs.reserve(segments_.size());
-  for (auto& seg : segments_) {
-    const char* base = seg.shared ? seg.shared->data() : out_.data();
+  bufs.reserve(t.writing_segments.size());
+  for (auto& seg : t.writing_segments) {
+    const char* base = seg.shared ? seg.shared->data() : t.writing_out.data();
     bufs.emplace_back(base + seg.begin, seg.end - seg.begin);
   }
-  asio::async_write(tls_->stream, bufs,
+  asio::async_write(t.stream, bufs,
                     [self = std::static_pointer_cast<Connection>(shared_from_this())](
                         const boost::system::error_code& ec, std::size_t n) {
                       self->writing_ = false;
+                      self->tls_written(n);
                       if (self->state_ == State::closed) return;
                       if (ec) return self->finish(close_code::abnormal, "TLS write failed");
-                      self->consume_written(n);
                       self->flush();
                     });
+}
+
+// The TLS write is over (all of it, or an error): its buffers can go.
+void Connection::tls_written(std::size_t n) {
+  auto& t = *tls_;
+  queued_bytes_ -= std::min(n, queued_bytes_);
+  t.writing_segments.clear();
+  t.writing_out.clear();
+  if (t.writing_out.capacity() > keep_out_capacity) std::string().swap(t.writing_out);
 }
 
 void Connection::consume_written(std::size_t n) {
@@ -675,6 +687,10 @@ void Connection::release_idle_memory() {
   if (!segments_.empty() || writing_) return;
   if (out_.capacity() > 0) std::string().swap(out_);
   if (segments_.capacity() > 0) std::vector<OutSegment>().swap(segments_);
+  if (tls_) {
+    std::string().swap(tls_->writing_out);
+    std::vector<OutSegment>().swap(tls_->writing_segments);
+  }
   if (parser_ && !parser_->mid_message()) parser_->release_memory();
 }
 

@@ -214,6 +214,7 @@ class Connection final : public Session {
   void flush();
   void flush_plain();
   void flush_tls();
+  void tls_written(std::size_t n);
   void consume_written(std::size_t n);
   void after_flush();
   void release_idle_memory();
@@ -236,6 +237,11 @@ class Connection final : public Session {
     tcp::socket socket;
     asio::ssl::stream<tcp::socket&> stream;
     std::unique_ptr<std::uint8_t[]> buffer;
+    // The output under the write in flight: Asio encrypts it record by
+    // record, one completion each, so it must not move until the write ends;
+    // sends made meanwhile go to out_/segments_ (the two swap each write).
+    std::string writing_out;
+    std::vector<OutSegment> writing_segments;
   };
   std::unique_ptr<TlsState> tls_;
   State state_ = State::handshake;

@@ -16,6 +16,8 @@ import os
 import random
 import re
 import signal
+import ssl
+import subprocess
 import tempfile
 import unittest
 
@@ -70,6 +72,8 @@ class EchoServer:
         self.proc = proc
         self.workdir = workdir
         self.port = None
+        self.scheme = "ws"
+        self.ssl = None  # client SSL context for wss://
         self.stderr = bytearray()
         self._stderr_task = asyncio.ensure_future(self._drain_stderr())
 
@@ -83,7 +87,7 @@ class EchoServer:
 
     @property
     def uri(self):
-        return f"ws://127.0.0.1:{self.port}/"
+        return f"{self.scheme}://127.0.0.1:{self.port}/"
 
     async def wait_listening(self):
         pattern_ = re.compile(rb"echo_server listening on port (\d+)")
@@ -175,8 +179,29 @@ def connect(srv, **kwargs):
     """websockets.connect with our defaults: no client heartbeat (it would
     hide the server's), no size limit below the server's, bounded timeouts."""
     options = dict(ping_interval=None, max_size=64 * MiB, open_timeout=STEP_S, close_timeout=STEP_S)
+    if srv.ssl is not None:
+        options["ssl"] = srv.ssl
     options.update(kwargs)
     return websockets.connect(srv.uri, **options)
+
+
+@contextlib.asynccontextmanager
+async def tls_echo_server(test, env=None):
+    """echo_server serving wss:// with a fresh self-signed certificate given
+    through WEBSOCKET_TLS_CERT/WEBSOCKET_TLS_KEY (the config path)."""
+    with tempfile.TemporaryDirectory(prefix="ebb-integ-tls-") as d:
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", key, "-out", cert],
+            check=True, capture_output=True, timeout=60,
+        )
+        async with echo_server(test, {"WEBSOCKET_TLS_CERT": cert, "WEBSOCKET_TLS_KEY": key,
+                                      **(env or {})}) as srv:
+            srv.scheme = "wss"
+            srv.ssl = ssl.create_default_context(cafile=cert)  # verifies chain and IP
+            yield srv
 
 
 class PingCountingProtocol(websockets.WebSocketClientProtocol):
@@ -349,6 +374,37 @@ class EchoTest(unittest.IsolatedAsyncioTestCase):
             code = await srv.stop()
             srv.workdir.cleanup()
         self.assertEqual(code, 0, "echo_server did not exit cleanly" + srv.tail())
+
+    # -------------------------------------------------------------- TLS
+
+    async def test_tls_echo(self):
+        async with tls_echo_server(self) as srv, connect(srv) as ws:
+            await self.echo(ws, "hello over TLS")
+            for size in [0, 125, 65536, MiB, 16 * MiB]:
+                await self.echo(ws, pattern(size, size), BIG_S)
+
+    async def test_tls_pipelined_messages_in_order(self):
+        # Sent without waiting: the server echoes while its earlier TLS
+        # writes (many records each) are still in flight.
+        async with tls_echo_server(self) as srv, connect(srv) as ws:
+            messages = [pattern(100_000 + i, i) for i in range(200)]
+            for m in messages:
+                await within(ws.send(m))
+            for i, m in enumerate(messages):
+                got = await within(ws.recv(), BIG_S)
+                self.assertSame(got, m)
+
+    async def test_tls_with_compression(self):
+        async with tls_echo_server(self, {"WEBSOCKET_DEFLATE": "true"}) as srv:
+            async with connect(srv) as ws:
+                self.assertIn("permessage-deflate", [e.name for e in ws.extensions])
+                await self.echo(ws, compressible_text(MiB), BIG_S)
+
+    async def test_tls_sigterm_closes_with_1001(self):
+        async with tls_echo_server(self) as srv, connect(srv) as ws:
+            await self.echo(ws, "hi")
+            srv.terminate()
+            await self.expect_close(ws, 1001, STOP_S)
 
     async def test_oversize_message_1009(self):
         async with echo_server(self, {"WEBSOCKET_MAX_MESSAGE_SIZE": "1024"}) as srv:

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "ebb/websocket/error.hpp"
+#include "unit/support/tls_files.hpp"
 #include "unit/support/wait.hpp"
 #include "websocket/client_backoff.hpp"
 #include "websocket/handshake/handshake.hpp"
@@ -1036,34 +1037,8 @@ TEST(ClientSendQueue, AStalledServerMakesSendsDropAtTheCapAndTheConnectionStays)
 
 // ----------------------------------------------------------------- TLS ---
 
-/// A self-signed certificate for localhost and 127.0.0.1 in a temp dir.
-class TlsFiles {
- public:
-  TlsFiles() {
-    char tmpl[] = "/tmp/ebb-client-test-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
-    dir_ = tmpl;
-    const std::string cmd =
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-        "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
-        key() + " -out " + cert() + " >/dev/null 2>&1";
-    ok_ = std::system(cmd.c_str()) == 0;
-  }
-  ~TlsFiles() {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  bool ok() const { return ok_; }
-  std::string cert() const { return dir_ + "/cert.pem"; }
-  std::string key() const { return dir_ + "/key.pem"; }
-
- private:
-  std::string dir_;
-  bool ok_ = false;
-};
-
 TEST_F(ClientTest, WssEchoWithATestCertificate) {
-  TlsFiles tls;
+  ebb::test::TlsFiles tls;
   ASSERT_TRUE(tls.ok()) << "openssl could not make a certificate";
   start_server({"--tls", tls.cert(), tls.key()});
   for (std::string host : {"localhost", "127.0.0.1"}) {
@@ -1089,7 +1064,7 @@ TEST_F(ClientTest, WssEchoWithATestCertificate) {
 }
 
 TEST_F(ClientTest, WssRejectsAnUntrustedCertificate) {
-  TlsFiles tls;
+  ebb::test::TlsFiles tls;
   ASSERT_TRUE(tls.ok());
   start_server({"--tls", tls.cert(), tls.key()});
   Events ev;
@@ -1107,7 +1082,7 @@ TEST_F(ClientTest, WssRejectsAnUntrustedCertificate) {
 }
 
 TEST_F(ClientTest, WssWithoutVerificationAcceptsAnyCertificate) {
-  TlsFiles tls;
+  ebb::test::TlsFiles tls;
   ASSERT_TRUE(tls.ok());
   start_server({"--tls", tls.cert(), tls.key()});
   auto o = options_for(server_->url("/", "wss", "localhost"));
