@@ -381,10 +381,10 @@ struct Client::Impl {
   std::atomic<bool> is_open_{false};
 
   std::atomic<std::size_t> queued_bytes_{0};  ///< see Client::queued_bytes()
-  std::atomic<bool> sends_closed_{false};     ///< stop() called: sends are refused
   std::mutex api_mutex_;  ///< thread_started_, stop_called_; thread_ is written under it
   bool thread_started_ = false;
-  bool stop_called_ = false;
+  /// Written under api_mutex_; sends read it without the lock and are refused.
+  std::atomic<bool> stop_called_{false};
   std::mutex join_mutex_;  ///< thread_ once stop_called_ is set
 
   std::mutex wait_mutex_;  ///< open_, settled_, thread_done_
@@ -1202,7 +1202,7 @@ bool Client::wait_open(std::chrono::milliseconds timeout) {
 // Charged before the message is posted, so concurrent senders cannot pass
 // the cap together; released when the message is encoded or discarded.
 SendStatus Client::Impl::admit(std::size_t bytes) {
-  if (sends_closed_.load(std::memory_order_acquire)) return SendStatus::closing;
+  if (stop_called_.load(std::memory_order_acquire)) return SendStatus::closing;
   auto cur = queued_bytes_.load(std::memory_order_relaxed);
   do {
     if (bytes > opts_.max_queued_bytes || cur > opts_.max_queued_bytes - bytes)
@@ -1251,8 +1251,7 @@ void Client::stop() {
   Impl& i = *impl_;
   {
     std::lock_guard lock(i.api_mutex_);
-    i.stop_called_ = true;
-    i.sends_closed_.store(true, std::memory_order_release);
+    i.stop_called_.store(true, std::memory_order_release);
     if (!i.thread_started_) return;  // never connected
   }
   if (i.on_client_thread()) {

@@ -7,6 +7,7 @@
 
 #include <boost/asio/post.hpp>
 #include <stdexcept>
+#include <thread>
 
 #include "ebb/config/config.hpp"
 #include "ebb/executor/runtime_executor.hpp"
@@ -86,9 +87,16 @@ void ServerCore::start() {
                       options.deflate.enabled ? ", permessage-deflate" : "");
 }
 
+// Spreads new connections over the I/O threads in turn; `counter` is the
+// caller's own (the acceptor's on thread 0, adopt()'s under adopt_mutex_).
+IoThread& ServerCore::next_thread(unsigned& counter) {
+  IoThread& t = *threads_[counter % threads_.size()];
+  counter = (counter + 1) % threads_.size();
+  return t;
+}
+
 void ServerCore::do_accept() {
-  IoThread& target = *threads_[next_thread_];
-  next_thread_ = (next_thread_ + 1) % threads_.size();
+  IoThread& target = next_thread(next_thread_);
   acceptor_->async_accept(
       target.context(), [this, self = shared_from_this(), &target](
                             const boost::system::error_code& ec, tcp::socket s) {
@@ -122,11 +130,10 @@ void ServerCore::accept_backlog() {
   boost::system::error_code ec;
   acceptor_->non_blocking(true, ec);
   for (int i = 0; !ec && i < asio::socket_base::max_listen_connections; ++i) {
-    IoThread& target = *threads_[next_thread_];
+    IoThread& target = next_thread(next_thread_);
     tcp::socket s(target.context());
     acceptor_->accept(s, ec);
     if (ec) break;  // would_block: the queue is empty
-    next_thread_ = (next_thread_ + 1) % threads_.size();
     serve_accepted(target, std::move(s));
   }
 }
@@ -136,7 +143,7 @@ void ServerCore::adopt(int fd, std::string received) {
     std::lock_guard lock(adopt_mutex_);
     if (ready.load() && !stop_posted.load() && !stop_requested.load()) {
       live_connections.fetch_add(1, std::memory_order_acq_rel);
-      IoThread& target = *threads_[next_adopt_thread_++ % threads_.size()];
+      IoThread& target = next_thread(next_adopt_thread_);
       auto id = next_id_.fetch_add(1, std::memory_order_relaxed);
       asio::post(target.context(), [self = shared_from_this(), &target, fd, id,
                                     received = std::move(received)]() mutable {
@@ -211,9 +218,7 @@ void ServerCore::close_and_drain() {
     for (auto& t : threads_) asio::post(t->context(), [t = t.get()] { t->begin_drain(); });
   }
   if (live_connections.load() == 0) {  // nothing to wait for
-    if (!drain_done_posted_.exchange(true))
-      drain_duration_ms_ =
-          std::chrono::duration_cast<std::chrono::milliseconds>(now() - drain_started_at_).count();
+    if (!drain_done_posted_.exchange(true)) record_drain_end();
     return;
   }
   drain_timer_ = std::make_unique<asio::steady_timer>(threads_[0]->context());
@@ -276,9 +281,7 @@ void ServerCore::connection_ended(bool opened, Outcome outcome) {
   }
   if (live_connections.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (!stop_posted.load() || drain_done_posted_.exchange(true)) return;
-  drain_duration_ms_ =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now() - drain_started_at_).count();
-  if (metrics) metrics->drain_duration_seconds.set(drain_duration_ms_.load() / 1000.0);
+  record_drain_end();
   // The last session is gone: stop the progress timer so thread 0 can end.
   asio::post(threads_[0]->context(), [self = shared_from_this()] {
     if (self->drain_timer_) self->drain_timer_->cancel();
@@ -297,6 +300,16 @@ void ServerCore::force_async() noexcept {
   }
 }
 
+std::int64_t ServerCore::drain_elapsed_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(now() - drain_started_at_).count();
+}
+
+// Once, when the last session of the drain is gone (or there was none).
+void ServerCore::record_drain_end() {
+  drain_duration_ms_ = drain_elapsed_ms();
+  if (metrics) metrics->drain_duration_seconds.set(drain_duration_ms_.load() / 1000.0);
+}
+
 DrainReport ServerCore::drain_report() const {
   DrainReport r;
   r.happened = stop_posted.load();
@@ -306,8 +319,7 @@ DrainReport ServerCore::drain_report() const {
   r.closed_by_peer = drain_by_peer_.load();
   r.forced = drain_forced_.load();
   auto ms = drain_duration_ms_.load();
-  if (ms < 0 && r.happened)
-    ms = std::chrono::duration_cast<std::chrono::milliseconds>(now() - drain_started_at_).count();
+  if (ms < 0 && r.happened) ms = drain_elapsed_ms();
   r.duration = std::chrono::milliseconds(std::max<std::int64_t>(ms, 0));
   return r;
 }
@@ -320,13 +332,15 @@ void ServerCore::join() {
           "(for example inside a callback); it would wait for itself. Use stop_async() there.");
   std::lock_guard lock(join_mutex_);
   for (auto& t : threads_) t->join();
-  joined.store(true, std::memory_order_release);
+  joined.store(true);  // seq_cst: see post_to()
+  while (posts_under_way_.load() != 0) std::this_thread::yield();
   {
     std::lock_guard posts(external_post_mutex_);
     external_posts_closed_ = true;
   }
   // What other threads posted while the threads were ending, before the
-  // gates above closed (long-poll events, sends that saw joined == false).
+  // gates above closed (long-poll events, post_to() calls that saw
+  // joined == false).
   for (auto& t : threads_) t->run_late_handlers();
   set_state(LifecycleState::stopped);
   if (final_logged_ || !stop_posted.load()) return;
@@ -572,7 +586,7 @@ std::size_t ServerCore::broadcast_to_room(const std::string& room, codec::Opcode
     if (threads_[i]->is_current()) {
       for (auto& c : by_thread[i]) c->enqueue_shared(frame);
     } else {
-      asio::post(threads_[i]->context(), [frame, members = std::move(by_thread[i])] {
+      post_to(*threads_[i], [frame, members = std::move(by_thread[i])] {
         for (auto& c : members) c->enqueue_shared(frame);
       });
     }

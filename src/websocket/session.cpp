@@ -373,7 +373,7 @@ SendStatus Connection::send_from_other_thread(codec::Opcode op, std::string_view
   if (pending > core_->options.max_send_queue) {
     cross_thread_bytes_.fetch_sub(message.size(), std::memory_order_relaxed);
     auto self = std::static_pointer_cast<Connection>(shared_from_this());
-    asio::post(thread_.context(), [self] {
+    core_->post_to(thread_, [self] {
       if (self->state_ != State::open) return;
       self->core_->report_error(*self, make_error_code(error::send_queue_overflow),
                                 "send queue over max_send_queue");
@@ -381,12 +381,13 @@ SendStatus Connection::send_from_other_thread(codec::Opcode op, std::string_view
     });
     return SendStatus::dropped;
   }
-  asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(shared_from_this()),
-                                 op, msg = std::string(message)] {
-    self->cross_thread_bytes_.fetch_sub(msg.size(), std::memory_order_relaxed);
-    self->send_local(op, msg);
-  });
-  return SendStatus::buffered;
+  const bool posted =
+      core_->post_to(thread_, [self = std::static_pointer_cast<Connection>(shared_from_this()), op,
+                               msg = std::string(message)] {
+        self->cross_thread_bytes_.fetch_sub(msg.size(), std::memory_order_relaxed);
+        self->send_local(op, msg);
+      });
+  return posted ? SendStatus::buffered : SendStatus::closing;
 }
 
 SendStatus Connection::send_local(codec::Opcode op, std::string_view message) {
@@ -597,8 +598,8 @@ void Connection::close(std::uint16_t code, std::string_view reason) {
     // Flag first: sends from other threads now return `closing` instead of
     // queueing behind a Close that is about to be posted.
     if (closing_.exchange(true, std::memory_order_acq_rel)) return;
-    asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(shared_from_this()),
-                                   code, r = std::string(reason)] { self->close_local(code, r); });
+    core_->post_to(thread_, [self = std::static_pointer_cast<Connection>(shared_from_this()), code,
+                             r = std::string(reason)] { self->close_local(code, r); });
     return;
   }
   close_local(code, reason);
@@ -640,8 +641,9 @@ void Connection::shutdown_now() {
       closing_.store(true, std::memory_order_release);
       ::shutdown(fd_, SHUT_RDWR);
     }
-    asio::post(thread_.context(), [self = std::static_pointer_cast<Connection>(
-                                       shared_from_this())] { self->shutdown_now(); });
+    core_->post_to(thread_, [self = std::static_pointer_cast<Connection>(shared_from_this())] {
+      self->shutdown_now();
+    });
     return;
   }
   if (state_ == State::closed) return;

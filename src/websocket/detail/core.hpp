@@ -342,6 +342,20 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::atomic<bool> started{false};
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> joined{false};
+  /// Posts `f` to `t` from any thread unless join() has finished. A handler
+  /// left in an I/O thread's io_context after join() never runs, and one that
+  /// holds a session holds the core that owns that io_context: a leak. join()
+  /// waits for posts under way (seq_cst against its store to `joined`), then
+  /// runs what they left. False: refused, `f` destroyed here.
+  template <class F>
+  bool post_to(IoThread& t, F&& f) {
+    posts_under_way_.fetch_add(1);
+    const bool open = !joined.load();
+    if (open) asio::post(t.context(), std::forward<F>(f));
+    posts_under_way_.fetch_sub(1);
+    return open;
+  }
+  std::atomic<int> posts_under_way_{0};
   std::atomic<bool> ready{false};          // threads running, acceptor open
   std::mutex external_post_mutex_;         // orders post_external() against join()
   bool external_posts_closed_ = false;     // under external_post_mutex_
@@ -388,6 +402,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   void drain_tick();
   void close_and_drain();
   void schedule_drain_tick();
+  IoThread& next_thread(unsigned& counter);
+  std::int64_t drain_elapsed_ms() const;
+  void record_drain_end();
 
   Clock::time_point drain_started_at_{};  // written before the drain is posted
   Clock::time_point drain_deadline_{};
@@ -406,8 +423,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::atomic<std::uint64_t> next_id_{1};
   unsigned next_thread_ = 0;
   std::mutex join_mutex_;
-  std::mutex adopt_mutex_;             // orders adopt() posts before the drain's posts
-  std::size_t next_adopt_thread_ = 0;  // under adopt_mutex_
+  std::mutex adopt_mutex_;          // orders adopt() posts before the drain's posts
+  unsigned next_adopt_thread_ = 0;  // under adopt_mutex_
 
   mutable std::mutex rooms_mutex_;
   // External members by room (rooms_ holds connections only).
