@@ -153,9 +153,10 @@ void Connection::read_tls() {
   std::memcpy(tls_->buffer.get(), carry_, prefix);
   tls_->stream.async_read_some(
       asio::buffer(tls_->buffer.get() + prefix, IoThread::read_buffer_size - prefix),
-      [self, prefix](const boost::system::error_code& ec, std::size_t n) {
+      [self, prefix](boost::system::error_code ec, std::size_t n) {
         self->reading_ = false;
         if (self->state_ == State::closed) return;
+        if (!ec && read_fault.take()) ec.assign(errno, boost::system::system_category());
         if (ec) {
           if (self->state_ == State::closing)
             return self->finish(self->close_code_, self->close_reason_);
@@ -512,8 +513,10 @@ void Connection::flush_tls() {
   }
   asio::async_write(t.stream, bufs,
                     [self = std::static_pointer_cast<Connection>(shared_from_this())](
-                        const boost::system::error_code& ec, std::size_t n) {
+                        boost::system::error_code ec, std::size_t n) {
                       self->writing_ = false;
+                      if (!ec && write_fault.take())
+                        ec.assign(errno, boost::system::system_category());
                       self->tls_written(n);
                       if (self->state_ == State::closed) return;
                       if (ec) return self->finish(close_code::abnormal, "TLS write failed");

@@ -1,8 +1,8 @@
 #pragma once
 // Failure injection in the transport, for tests (STYLE.md §9): arm a fault
-// and the next `count` plain-socket reads (or writes) of any server session
-// in the process fail with the given errno, exactly as if the kernel had
-// returned it. Unarmed, a read or write pays one relaxed atomic load.
+// and the next `count` reads (or writes) of any server session in the
+// process fail with the given errno, exactly as if the kernel had returned it
+// (plain sockets: the syscall; TLS: the completed Asio operation). Unarmed, a read or write pays one relaxed atomic load.
 // Tests arm it while only the session under test has I/O to do.
 #include <atomic>
 #include <cerrno>
@@ -29,7 +29,7 @@ class TransportFault {
   std::atomic<int> error_{0};
 };
 
-inline TransportFault read_fault;   ///< Connection::on_readable's recv
-inline TransportFault write_fault;  ///< Connection::flush_plain's sendmsg
+inline TransportFault read_fault;   ///< on_readable's recv, read_tls's completion
+inline TransportFault write_fault;  ///< flush_plain's sendmsg, flush_tls's completion
 
 }  // namespace ebb::websocket::detail

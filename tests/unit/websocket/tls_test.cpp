@@ -1,16 +1,18 @@
 // The server's wss:// side against ebb's own client over real TLS sockets.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <ebb/websocket.hpp>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "unit/support/tls_files.hpp"
+#include "unit/support/wait.hpp"
+#include "websocket/detail/transport_fault.hpp"
 
 namespace {
 
@@ -20,6 +22,7 @@ using ebb::websocket::ClientOptions;
 using ebb::websocket::Server;
 using ebb::websocket::ServerOptions;
 using ebb::websocket::Session;
+using ebb::websocket::detail::TransportFault;
 
 /// Messages a client received, in order.
 struct Inbox {
@@ -33,15 +36,26 @@ struct Inbox {
       cv.notify_all();
     });
   }
-  bool wait_for(std::size_t n, std::chrono::milliseconds t) {
+  bool wait_for(std::size_t n, std::chrono::milliseconds t = 10s) {
     std::unique_lock l(m);
     return cv.wait_for(l, t, [&] { return messages.size() >= n; });
   }
 };
 
+/// A wss:// server on a test certificate that records its sessions and the
+/// codes they closed with. Set handlers on `ws`, then start it.
 struct TlsServer {
-  explicit TlsServer(const ebb::test::TlsFiles& files) : ws(options(files)) {
-    ws.on_open([this](Session& s) { opened.set_value(s.shared_from_this()); });
+  TlsServer() : ws(options(files)) {
+    ws.on_open([this](Session& s) {
+      std::lock_guard l(m);
+      sessions.push_back(s.shared_from_this());
+      cv.notify_all();
+    });
+    ws.on_close([this](Session&, std::uint16_t code, std::string_view) {
+      std::lock_guard l(m);
+      close_codes.push_back(code);
+      cv.notify_all();
+    });
   }
   static ServerOptions options(const ebb::test::TlsFiles& files) {
     ServerOptions o;
@@ -51,9 +65,13 @@ struct TlsServer {
     o.tls.key_file = files.key();
     return o;
   }
+  void echo() {
+    ws.on_message([](Session& s, std::string_view msg) { s.send_text(msg); });
+    ws.on_binary([](Session& s, std::string_view msg) { s.send_binary(msg); });
+  }
   /// A wss:// client trusting the test certificate, connecting, its
   /// messages going to `inbox`.
-  std::unique_ptr<Client> connect(const ebb::test::TlsFiles& files, Inbox& inbox) const {
+  std::unique_ptr<Client> connect(Inbox& inbox) const {
     ClientOptions o;
     o.url = "wss://127.0.0.1:" + std::to_string(ws.port()) + "/";
     o.tls_ca_file = files.cert();
@@ -63,27 +81,30 @@ struct TlsServer {
     client->connect();
     return client;
   }
-  std::shared_ptr<Session> session() {
-    auto f = opened.get_future();
-    return f.wait_for(5s) == std::future_status::ready ? f.get() : nullptr;
+  template <class Pred>
+  bool wait(Pred done) {
+    std::unique_lock l(m);
+    return cv.wait_for(l, 10s, done);
   }
 
-  std::promise<std::shared_ptr<Session>> opened;  // before ws: its callback sets it
+  ebb::test::TlsFiles files;  // first: the server reads them
+  std::mutex m;               // before ws: its callbacks use these
+  std::condition_variable cv;
+  std::vector<std::shared_ptr<Session>> sessions;
+  std::vector<std::uint16_t> close_codes;
   Server ws;
 };
 
 TEST(ServerTls, EchoesOverWss) {
-  ebb::test::TlsFiles files;
-  ASSERT_TRUE(files.ok()) << "openssl could not make a certificate";
-  TlsServer server(files);
-  server.ws.on_message([](Session& s, std::string_view msg) { s.send_text(msg); });
-  server.ws.on_binary([](Session& s, std::string_view msg) { s.send_binary(msg); });
+  TlsServer server;
+  ASSERT_TRUE(server.files.ok()) << "openssl could not make a certificate";
+  server.echo();
   server.ws.start();
   Inbox inbox;
-  auto client = server.connect(files, inbox);
+  auto client = server.connect(inbox);
   ASSERT_TRUE(client->wait_open(5s));
   client->send_text("hello over TLS");
-  ASSERT_TRUE(inbox.wait_for(1, 5s));
+  ASSERT_TRUE(inbox.wait_for(1));
   EXPECT_EQ(inbox.messages[0], "hello over TLS");
   client->stop();
   server.ws.stop();
@@ -93,17 +114,16 @@ TEST(ServerTls, EchoesOverWss) {
 // TLS record is written record by record, one completion each) must not move
 // the bytes under that write: each send from another thread is its own
 // handler on the session's thread, so the 4 MiB one is queued while the
-// 1 MiB one is mid-write. ASan sees a use after free if they move.
+// 1 MiB one is mid-write. It crashed in SSL_write when they moved.
 TEST(ServerTls, SendsDuringAnUnfinishedTlsWriteArriveIntact) {
-  ebb::test::TlsFiles files;
-  ASSERT_TRUE(files.ok()) << "openssl could not make a certificate";
-  TlsServer server(files);
+  TlsServer server;
+  ASSERT_TRUE(server.files.ok()) << "openssl could not make a certificate";
   server.ws.start();
   Inbox inbox;
-  auto client = server.connect(files, inbox);
+  auto client = server.connect(inbox);
   ASSERT_TRUE(client->wait_open(5s));
-  auto session = server.session();
-  ASSERT_TRUE(session);
+  ASSERT_TRUE(server.wait([&] { return server.sessions.size() == 1; }));
+  auto session = server.sessions[0];
 
   const std::string first(1u << 20, 'a');
   const std::string second(4u << 20, 'b');
@@ -118,6 +138,50 @@ TEST(ServerTls, SendsDuringAnUnfinishedTlsWriteArriveIntact) {
   EXPECT_EQ(inbox.messages[2], "done");
   client->stop();
   server.ws.stop();
+}
+
+// As Server.Injected*ErrorEndsOnlyThatSessionOnce, over TLS: a failed read or
+// write ends that session once with 1006, out of its rooms; the other lives.
+void expect_tls_fault_ends_only_that_session(TransportFault& fault, int error) {
+  TlsServer server;
+  ASSERT_TRUE(server.files.ok()) << "openssl could not make a certificate";
+  server.echo();
+  server.ws.start();
+  Inbox victim_in, bystander_in;
+  auto victim = server.connect(victim_in);
+  ASSERT_TRUE(victim->wait_open(5s));
+  ASSERT_TRUE(server.wait([&] { return server.sessions.size() == 1; }));
+  auto bystander = server.connect(bystander_in);
+  ASSERT_TRUE(bystander->wait_open(5s));
+  ASSERT_TRUE(server.wait([&] { return server.sessions.size() == 2; }));
+  for (auto& s : server.sessions) server.ws.join_room(s, "r");
+  ASSERT_TRUE(ebb::test::eventually([&] { return server.ws.room_size("r") == 2; }));
+
+  struct Disarm {
+    TransportFault& fault;
+    ~Disarm() { fault.arm(0, 0); }  // also when an assertion returns early
+  } disarm{fault};
+  fault.arm(1, error);  // only the victim has I/O to do now
+  victim->send_text("this read or its echo fails");
+  ASSERT_TRUE(server.wait([&] { return server.close_codes.size() == 1; }));
+  EXPECT_EQ(server.close_codes[0], 1006);
+  EXPECT_TRUE(server.sessions[0]->is_closing());
+  EXPECT_EQ(server.ws.room_size("r"), 1u);
+  bystander->send_text("still here");
+  ASSERT_TRUE(bystander_in.wait_for(1));
+  EXPECT_EQ(bystander_in.messages[0], "still here");
+  victim->stop();
+  bystander->stop();
+  server.ws.stop();
+  EXPECT_EQ(server.close_codes.size(), 2u);  // the victim's once, the bystander's
+}
+
+TEST(ServerTls, InjectedReadErrorEndsOnlyThatSessionOnce) {
+  expect_tls_fault_ends_only_that_session(ebb::websocket::detail::read_fault, ECONNRESET);
+}
+
+TEST(ServerTls, InjectedWriteErrorEndsOnlyThatSessionOnce) {
+  expect_tls_fault_ends_only_that_session(ebb::websocket::detail::write_fault, EPIPE);
 }
 
 }  // namespace
