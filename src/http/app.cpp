@@ -6,7 +6,6 @@
 #include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -53,11 +52,7 @@ HttpThread::HttpThread(AppCore& core, unsigned index)
       ctx_(1),
       work_(asio::make_work_guard(ctx_)),
       sweep_timer_(ctx_),
-      read_buffer_(new char[read_buffer_size]) {
-  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-  epoll_watch_ = std::make_unique<asio::posix::stream_descriptor>(ctx_, epoll_fd_);
-}
+      read_buffer_(new char[read_buffer_size]) {}
 
 HttpThread::~HttpThread() { join(); }
 
@@ -91,35 +86,15 @@ void HttpThread::join() {
 
 bool HttpThread::is_current() const noexcept { return current_thread == this; }
 
-void HttpThread::watch(int fd, HttpConnection* c, bool want_read, bool want_write, bool add) {
-  epoll_event ev{};
-  ev.events = (want_read ? EPOLLIN | EPOLLRDHUP : 0u) | (want_write ? EPOLLOUT : 0u);
-  ev.data.ptr = c;
-  if (::epoll_ctl(epoll_fd_, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) != 0)
-    log::logger()->error("epoll_ctl on fd {}: {}", fd, std::generic_category().message(errno));
-}
-
-void HttpThread::unwatch(int fd) { ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
-
 void HttpThread::arm_ready_wait() {
-  epoll_watch_->async_wait(asio::posix::stream_descriptor::wait_read,
-                           [this](const boost::system::error_code& ec) {
-                             if (ec) return;
-                             run_ready();
-                             if (!finished_) arm_ready_wait();
-                           });
+  epoll_.async_wait([this] {
+    run_ready();
+    if (!finished_) arm_ready_wait();
+  });
 }
 
 void HttpThread::run_ready() {
-  constexpr int max_events = 256;
-  epoll_event events[max_events];
-  int n = ::epoll_wait(epoll_fd_, events, max_events, 0);
-  for (int i = 0; i < n; ++i) {
-    auto* c = static_cast<HttpConnection*>(events[i].data.ptr);
-    if (c->is_closed()) continue;  // ended earlier in this batch (graveyard keeps it)
-    if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->on_readable();
-    if (!c->is_closed() && (events[i].events & EPOLLOUT)) c->on_writable();
-  }
+  epoll_.dispatch_ready<HttpConnection>();  // the graveyard keeps what ends meanwhile
   graveyard_.clear();
 }
 
@@ -178,8 +153,7 @@ void HttpThread::maybe_finish() {
   if (!finishing_ || finished_ || !connections_.empty()) return;
   finished_ = true;
   sweep_timer_.cancel();
-  boost::system::error_code ec;
-  epoll_watch_->cancel(ec);
+  epoll_.cancel();
   if (index_ == 0) core_.thread0_finished();
   work_.reset();
 }

@@ -11,7 +11,6 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -28,6 +27,7 @@
 #include "ebb/metrics/websocket_metrics.hpp"
 #include "http/parser.hpp"
 #include "http/router.hpp"
+#include "net/epoll_set.hpp"
 
 namespace ebb::http::detail {
 
@@ -87,8 +87,10 @@ class HttpThread {
 
   void add(std::shared_ptr<HttpConnection> c);
   void remove(HttpConnection* c);
-  void watch(int fd, HttpConnection* c, bool want_read, bool want_write, bool add = false);
-  void unwatch(int fd);
+  void watch(int fd, HttpConnection* c, bool want_read, bool want_write, bool add = false) {
+    epoll_.watch(fd, c, want_read, want_write, add);
+  }
+  void unwatch(int fd) { epoll_.unwatch(fd); }
   void begin_drain();
   void force_all();
   /// Once the listener is closed: the thread ends when its last connection does.
@@ -113,9 +115,8 @@ class HttpThread {
   std::unique_ptr<char[]> read_buffer_;
   std::vector<std::shared_ptr<HttpConnection>> connections_;
   std::vector<std::shared_ptr<HttpConnection>> graveyard_;
-  int epoll_fd_ = -1;
-  std::unique_ptr<asio::posix::stream_descriptor> epoll_watch_;
-  bool finishing_ = false;  // listener closed: end with the last connection
+  net::EpollSet epoll_{ctx_};  // after ctx_: destroyed before it
+  bool finishing_ = false;     // listener closed: end with the last connection
   bool finished_ = false;
   std::string date_line_;
   std::time_t date_second_ = 0;

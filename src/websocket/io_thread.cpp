@@ -1,4 +1,3 @@
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,47 +25,23 @@ IoThread::IoThread(ServerCore& core, unsigned index)
       ctx_(1),  // one thread runs it: lets Asio skip internal locking
       work_(asio::make_work_guard(ctx_)),
       sweep_timer_(ctx_),
-      read_buffer_(new std::uint8_t[read_buffer_size]) {
-  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-  // Asio owns (and closes) the descriptor; we use the number for epoll calls.
-  epoll_watch_ = std::make_unique<asio::posix::stream_descriptor>(ctx_, epoll_fd_);
-}
+      read_buffer_(new std::uint8_t[read_buffer_size]) {}
 
 IoThread::~IoThread() { join(); }
 
-void IoThread::watch(int fd, Connection* c, bool want_read, bool want_write, bool add) {
-  epoll_event ev{};
-  ev.events = (want_read ? EPOLLIN | EPOLLRDHUP : 0u) | (want_write ? EPOLLOUT : 0u);
-  ev.data.ptr = c;
-  if (::epoll_ctl(epoll_fd_, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) != 0)
-    log::logger()->error("epoll_ctl({}) on fd {}: {}", add ? "ADD" : "MOD", fd,
-                         std::generic_category().message(errno));
-}
-
 void IoThread::arm_ready_wait() {
-  epoll_watch_->async_wait(asio::posix::stream_descriptor::wait_read,
-                           [this](const boost::system::error_code& ec) {
-                             if (ec) return;  // cancelled: the thread is stopping
-                             run_ready();
-                             // The batch may have ended the last connection of a
-                             // stopping thread: then nothing is left to wait for.
-                             if (!quiesced_) arm_ready_wait();
-                           });
+  epoll_.async_wait([this] {
+    run_ready();
+    // The batch may have ended the last connection of a stopping thread:
+    // then nothing is left to wait for.
+    if (!quiesced_) arm_ready_wait();
+  });
 }
 
 // One batch of ready plain sockets. Level-triggered: whatever a handler
 // leaves unread is reported again in the next batch.
 void IoThread::run_ready() {
-  constexpr int max_events = 256;
-  epoll_event events[max_events];
-  int n = ::epoll_wait(epoll_fd_, events, max_events, 0);
-  for (int i = 0; i < n; ++i) {
-    auto* c = static_cast<Connection*>(events[i].data.ptr);
-    if (c->is_closed()) continue;  // ended earlier in this batch (graveyard keeps it)
-    if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->on_readable();
-    if (!c->is_closed() && (events[i].events & EPOLLOUT)) c->on_writable();
-  }
+  epoll_.dispatch_ready<Connection>();  // the graveyard keeps what ends meanwhile
   graveyard_.clear();
 }
 
@@ -201,8 +176,7 @@ void IoThread::maybe_finish_stop() {
   // Graceful: nothing is aborted; once the sweep timer is cancelled and the
   // guard released, run() returns when the last handler has run.
   sweep_timer_.cancel();
-  boost::system::error_code ec;
-  epoll_watch_->cancel(ec);
+  epoll_.cancel();
   quiesced_ = true;
   work_.reset();
 }

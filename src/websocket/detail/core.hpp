@@ -19,7 +19,6 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -36,6 +35,7 @@
 #include "ebb/metrics/websocket_metrics.hpp"
 #include "ebb/websocket/error.hpp"
 #include "ebb/websocket/server.hpp"
+#include "net/epoll_set.hpp"
 #include "websocket/codec/parser.hpp"
 #include "websocket/deflate/deflate.hpp"
 #include "websocket/handshake/handshake.hpp"
@@ -93,7 +93,9 @@ class IoThread {
   void begin_stop();
 
   // The thread's epoll set of plain sockets (level-triggered).
-  void watch(int fd, Connection* c, bool want_read, bool want_write, bool add = false);
+  void watch(int fd, Connection* c, bool want_read, bool want_write, bool add = false) {
+    epoll_.watch(fd, c, want_read, want_write, add);
+  }
 
  private:
   void arm_ready_wait();
@@ -116,8 +118,7 @@ class IoThread {
   // Ended connections wait here until the current epoll batch is done: the
   // batch holds raw pointers to them.
   std::vector<std::shared_ptr<Connection>> graveyard_;
-  int epoll_fd_ = -1;
-  std::unique_ptr<asio::posix::stream_descriptor> epoll_watch_;  // Asio's view of epoll_fd_
+  net::EpollSet epoll_{ctx_};  // after ctx_: destroyed before it
   bool stopping_ = false;
   bool quiesced_ = false;                 // waits cancelled after the last connection left
   std::size_t drain_closes_pending_ = 0;  // spread mode: Closes not yet sent

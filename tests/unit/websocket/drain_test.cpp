@@ -218,9 +218,7 @@ TEST(Drain, ConnectionsStillInTheAcceptQueueGet503NotAReset) {
   std::vector<std::unique_ptr<TestClient>> queued;
   for (int i = 0; i < 5; ++i) {
     queued.push_back(std::make_unique<TestClient>(ws.port()));  // the kernel completes it
-    queued.back()->write_raw(
-        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    queued.back()->write_raw(ebb::test::upgrade_request());
   }
   {
     std::lock_guard l(m);

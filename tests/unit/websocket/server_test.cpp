@@ -123,9 +123,7 @@ TEST(Server, FramesPipelinedBehindTheRequestHead) {
   EchoServer s;
   s.start();
   TestClient c(s.ws.port());
-  std::string req =
-      "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  std::string req = ebb::test::upgrade_request();
   std::string frame;
   static const std::uint8_t mask[4] = {1, 2, 3, 4};
   ebb::websocket::codec::append_frame(frame, ebb::websocket::codec::Opcode::text, "early", true,
@@ -354,9 +352,7 @@ TEST(Server, BadVersionGets426) {
   EchoServer s;
   s.start();
   TestClient c(s.ws.port());
-  c.write_raw(
-      "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 12\r\n\r\n");
+  c.write_raw(ebb::test::upgrade_request({}, "/", 12));
   auto head = c.read_head();
   EXPECT_NE(head.find("426"), std::string::npos) << head;
   EXPECT_NE(head.find("Sec-WebSocket-Version: 13"), std::string::npos) << head;

@@ -27,6 +27,15 @@ struct Frame {
   }
 };
 
+/// An upgrade request head with RFC 6455's sample key (§1.3).
+inline std::string upgrade_request(const std::string& extra_headers = {},
+                                   const std::string& target = "/", int version = 13) {
+  return "GET " + target +
+         " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: " +
+         std::to_string(version) + "\r\n" + extra_headers + "\r\n";
+}
+
 class TestClient {
  public:
   explicit TestClient(std::uint16_t port) : socket_(ctx_) {
@@ -36,10 +45,7 @@ class TestClient {
 
   /// Sends the upgrade request and returns the whole response head.
   std::string upgrade(const std::string& extra_headers = {}, const std::string& target = "/") {
-    write_raw("GET " + target +
-              " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
-              extra_headers + "\r\n");
+    write_raw(upgrade_request(extra_headers, target));
     return read_head();
   }
 
