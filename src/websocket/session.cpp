@@ -577,7 +577,7 @@ void Connection::after_flush() {
     // (nginx) then still carries frames the client sent meanwhile.
     if (half_close_follows()) {
       ::shutdown(fd_, SHUT_WR);
-    } else if (awaiting_close_answer()) {
+    } else if (awaiting_close_answer() && !half_close_pending_) {
       half_close_pending_ = true;
       half_close_at_ = core_->now() + core_->options.half_close_delay;
     }
