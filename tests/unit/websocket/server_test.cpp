@@ -1,10 +1,16 @@
 // Server behaviour over real sockets on 127.0.0.1, with a raw test client
 // that can send exactly the bytes a test needs.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <ebb/websocket.hpp>
+#include <future>
 #include <map>
 #include <mutex>
 #include <new>
@@ -117,6 +123,102 @@ TEST(Server, EchoesTextAndBinary) {
   ASSERT_TRUE(f);
   EXPECT_EQ(f->opcode, 0x2);
   EXPECT_EQ(f->payload, big);
+}
+
+/// A bare blocking socket speaking just enough WebSocket for short text
+/// echoes: one descriptor each, so hundreds fit under a 1024 fd limit.
+class RawWsClient {
+ public:
+  explicit RawWsClient(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{5, 0};  // every read below is bounded
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+          write_all(ebb::test::upgrade_request()) && read_head();
+  }
+  ~RawWsClient() { ::close(fd_); }
+  bool ok() const { return ok_; }
+  bool send_text(const std::string& text) {
+    static const std::uint8_t mask[4] = {1, 2, 3, 4};
+    std::string frame;
+    ebb::websocket::codec::append_frame(frame, ebb::websocket::codec::Opcode::text, text, true,
+                                        false, mask);
+    return write_all(frame);
+  }
+  /// The next short unmasked text frame's payload, or "" on timeout/EOF.
+  std::string read_text() {
+    char head[2];
+    if (!read_exact(head, 2) || head[0] != '\x81' || (head[1] & 0x80) || (head[1] & 0x7f) > 125)
+      return {};
+    std::string payload(static_cast<std::size_t>(head[1] & 0x7f), '\0');
+    return read_exact(payload.data(), payload.size()) ? payload : std::string();
+  }
+
+ private:
+  bool write_all(const std::string& b) {
+    return ::send(fd_, b.data(), b.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(b.size());
+  }
+  bool read_exact(char* p, std::size_t n) {
+    while (n > 0) {
+      ssize_t r = ::recv(fd_, p, n, 0);
+      if (r <= 0) return false;
+      p += r;
+      n -= static_cast<std::size_t>(r);
+    }
+    return true;
+  }
+  bool read_head() {
+    std::string head;
+    char ch;
+    while (head.size() < 4096 && read_exact(&ch, 1)) {
+      head += ch;
+      if (head.ends_with("\r\n\r\n")) return head.find(" 101 ") != std::string::npos;
+    }
+    return false;
+  }
+  int fd_;
+  bool ok_ = false;
+};
+
+// More sockets ready at once than one epoll_wait returns (256): the rest
+// must still be served with no new traffic to wake the thread. The I/O
+// thread is held in a callback while 300 clients each send one message.
+TEST(Server, MoreReadySocketsThanOneBatchAreAllServed) {
+  auto o = test_options();
+  o.ping_interval = 0ms;  // no heartbeat traffic to wake the thread by chance
+  Server ws(o);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> holding{false};
+  ws.on_message([&](Session& s, std::string_view m) {
+    if (m == "hold") {
+      holding = true;
+      released.wait();  // the test releases it once every client has sent
+      return;
+    }
+    s.send_text(m);
+  });
+  ws.start();
+  constexpr int n = 300;
+  std::vector<std::unique_ptr<RawWsClient>> clients;
+  for (int i = 0; i < n; ++i) {
+    clients.push_back(std::make_unique<RawWsClient>(ws.port()));
+    ASSERT_TRUE(clients.back()->ok()) << "client " << i;
+  }
+  RawWsClient holder(ws.port());
+  ASSERT_TRUE(holder.ok());
+  holder.send_text("hold");
+  ASSERT_TRUE(ebb::test::eventually([&] { return holding.load(); }));
+  for (int i = 0; i < n; ++i) ASSERT_TRUE(clients[i]->send_text("m" + std::to_string(i)));
+  release.set_value();
+  int echoed = 0;
+  for (int i = 0; i < n; ++i)
+    if (clients[i]->read_text() == "m" + std::to_string(i)) ++echoed;
+  EXPECT_EQ(echoed, n);
+  ws.stop();
 }
 
 TEST(Server, FramesPipelinedBehindTheRequestHead) {
