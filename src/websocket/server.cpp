@@ -334,13 +334,9 @@ void ServerCore::join() {
   for (auto& t : threads_) t->join();
   joined.store(true);  // seq_cst: see post_to()
   while (posts_under_way_.load() != 0) std::this_thread::yield();
-  {
-    std::lock_guard posts(external_post_mutex_);
-    external_posts_closed_ = true;
-  }
   // What other threads posted while the threads were ending, before the
-  // gates above closed (long-poll events, post_to() calls that saw
-  // joined == false).
+  // gate above closed (sends, closes, broadcasts, long-poll events: every
+  // post_to() that saw joined == false).
   for (auto& t : threads_) t->run_late_handlers();
   set_state(LifecycleState::stopped);
   if (final_logged_ || !stop_posted.load()) return;
@@ -390,14 +386,12 @@ void ServerCore::deliver_text(Session& s, std::string_view text, std::string& sc
   }
 }
 
-// Under external_post_mutex_: a handler posted after join()'s last run of
-// late handlers would never run, and it holds the core (a leak through the
-// core's own io_context). Refused instead; `f` is destroyed here.
+// Through post_to()'s gate: a handler posted after join()'s last run of late
+// handlers would never run, and it holds the core (a leak through the core's
+// own io_context). Refused instead; `f` is destroyed here.
 bool ServerCore::post_external(std::function<void()> f) {
-  std::lock_guard lock(external_post_mutex_);
-  if (threads_.empty() || external_posts_closed_) return false;
-  asio::post(threads_[0]->context(), std::move(f));
-  return true;
+  if (threads_.empty()) return false;
+  return post_to(*threads_[0], std::move(f));
 }
 
 void ServerCore::external_opened(Session& s) {

@@ -368,7 +368,7 @@ SendStatus Connection::send(codec::Opcode op, std::string_view message) {
 
 // Out of line: keeps send(), on every echo's path, a compare and a jump.
 SendStatus Connection::send_from_other_thread(codec::Opcode op, std::string_view message) {
-  if (is_closing() || core_->joined.load(std::memory_order_acquire)) return SendStatus::closing;
+  if (is_closing()) return SendStatus::closing;
   std::size_t pending =
       cross_thread_bytes_.fetch_add(message.size(), std::memory_order_relaxed) + message.size();
   if (pending > core_->options.max_send_queue) {
@@ -388,7 +388,9 @@ SendStatus Connection::send_from_other_thread(codec::Opcode op, std::string_view
         self->cross_thread_bytes_.fetch_sub(msg.size(), std::memory_order_relaxed);
         self->send_local(op, msg);
       });
-  return posted ? SendStatus::buffered : SendStatus::closing;
+  if (posted) return SendStatus::buffered;
+  cross_thread_bytes_.fetch_sub(message.size(), std::memory_order_relaxed);
+  return SendStatus::closing;  // the server has stopped
 }
 
 SendStatus Connection::send_local(codec::Opcode op, std::string_view message) {

@@ -358,8 +358,6 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   }
   std::atomic<int> posts_under_way_{0};
   std::atomic<bool> ready{false};          // threads running, acceptor open
-  std::mutex external_post_mutex_;         // orders post_external() against join()
-  bool external_posts_closed_ = false;     // under external_post_mutex_
   std::atomic<bool> stop_claimed_{false};  // one post_stop() goes on
   std::atomic<bool> stop_posted{false};    // drain times written, the stop work posted
 

@@ -2,8 +2,8 @@
 // Failure injection in the transport, for tests (STYLE.md §9): arm a fault
 // and the next `count` reads (or writes) of any server session in the
 // process fail with the given errno, exactly as if the kernel had returned it
-// (plain sockets: the syscall; TLS: the completed Asio operation). Unarmed, a read or write pays one relaxed atomic load.
-// Tests arm it while only the session under test has I/O to do.
+// (plain sockets: the syscall; TLS: the completed Asio operation). Unarmed, a read or write pays
+// one relaxed atomic load. Tests arm it while only the session under test has I/O to do.
 #include <atomic>
 #include <cerrno>
 
