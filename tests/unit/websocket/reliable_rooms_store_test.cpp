@@ -1,0 +1,1 @@
+// ReliableRooms with its store: what the store costs the sockets, and what it reports.
