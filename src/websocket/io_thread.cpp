@@ -117,7 +117,17 @@ void IoThread::begin_drain() {
     std::shuffle(order.begin(), order.end(), std::mt19937_64(std::random_device{}()));
   }
   const auto close_wait_cap = core_.now() + o.close_wait;
-  std::size_t in_drain = 0;
+  // Counted first, on the sessions' own thread and before any of them can
+  // end (the loop below may end some), so the report's "at start" and its
+  // outcomes cover exactly the same sessions, and observers wait for them.
+  std::size_t in_drain = 0, observers = 0;
+  for (auto& c : snapshot) {
+    if (!c->in_handshake() && c->mark_in_drain()) {
+      ++in_drain;
+      if (c->is_drain_observer()) ++observers;
+    }
+  }
+  core_.thread_began_drain(in_drain, observers);
   for (std::size_t rank = 0; rank < snapshot.size(); ++rank) {
     auto& c = snapshot[order[rank]];
     if (c->in_handshake()) {
@@ -125,20 +135,23 @@ void IoThread::begin_drain() {
       c->limit_handshake_deadline(close_wait_cap);
       continue;
     }
-    // Counted here, on the session's own thread, so the report's "at start"
-    // and its outcomes cover exactly the same sessions.
-    if (c->mark_in_drain()) ++in_drain;
     auto delay = std::chrono::milliseconds(0);
     if (o.shutdown_spread.count() > 0)
       delay = std::chrono::milliseconds(o.shutdown_spread.count() * static_cast<long long>(rank) /
                                         static_cast<long long>(snapshot.size()));
     if (c->begin_drain(delay)) ++drain_closes_pending_;
   }
-  core_.add_drain_sessions(in_drain);
   if (index_ == 0 && core_.external) core_.external->drain();
   stopping_ = true;
   if (drain_closes_pending_ == 0) report_drain_closes_done();
   maybe_finish_stop();
+}
+
+void IoThread::close_drain_observers() {
+  auto snapshot = connections_;  // a Close may end a session (and reorder the list)
+  for (auto& c : snapshot)
+    if (c->is_drain_observer()) c->close_observer();
+  graveyard_.clear();
 }
 
 void IoThread::drain_close_issued() {

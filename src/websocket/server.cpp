@@ -155,7 +155,7 @@ void ServerCore::adopt(int fd, std::string received) {
         s.assign(addr.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
         if (ec) {
           ::close(fd);
-          self->connection_ended(false, Outcome::by_peer);
+          self->connection_ended(false, false, Outcome::by_peer);
           return;
         }
         auto c = std::make_shared<Connection>(id, target, self, std::move(s), /*tls=*/false);
@@ -215,6 +215,7 @@ void ServerCore::close_and_drain() {
     // Under adopt_mutex_: an adopt() that saw no stop has posted its
     // connection already, so the drain finds it (FIFO per thread).
     std::lock_guard lock(adopt_mutex_);
+    drain_others_left_.store(static_cast<std::int64_t>(threads_.size()));  // one per thread
     for (auto& t : threads_) asio::post(t->context(), [t = t.get()] { t->begin_drain(); });
   }
   if (live_connections.load() == 0) {  // nothing to wait for
@@ -261,12 +262,27 @@ void ServerCore::thread_drain_closes_done() {
   }
 }
 
-void ServerCore::connection_ended(bool opened, Outcome outcome) {
-  if (metrics && draining() && opened) {
+void ServerCore::thread_began_drain(std::size_t in_drain, std::size_t observers) {
+  drain_at_start_.fetch_add(in_drain);
+  drain_observers_.fetch_add(observers);
+  drain_others_left_.fetch_add(static_cast<std::int64_t>(in_drain - observers));
+  drain_other_ended();  // this thread's own count is in: give back its token
+}
+
+// Any I/O thread. The last non-observer session (or the last thread's
+// token) sends every thread to close its observers.
+void ServerCore::drain_other_ended() {
+  if (drain_others_left_.fetch_sub(1) != 1 || drain_observers_.load() == 0) return;
+  for (auto& t : threads_) post_to(*t, [t = t.get()] { t->close_drain_observers(); });
+}
+
+void ServerCore::connection_ended(bool in_drain, bool observer, Outcome outcome) {
+  if (in_drain && !observer) drain_other_ended();
+  if (metrics && draining() && in_drain) {
     if (outcome == Outcome::forced) metrics->drain_sessions_forced.inc();
     if (outcome == Outcome::clean) metrics->drain_sessions_closed_cleanly.inc();
   }
-  if (draining() && opened) {
+  if (draining() && in_drain) {
     switch (outcome) {
       case Outcome::clean:
         drain_clean_.fetch_add(1);

@@ -666,7 +666,7 @@ bool Connection::begin_drain(std::chrono::milliseconds delay) {
   in_read_batch_ = true;
   if (!o.shutdown_notice.empty()) send_local(codec::Opcode::text, shutdown_notice_text(o, delay));
   bool scheduled = false;
-  if (state_ == State::open) {  // not closed by a notice over the queue cap
+  if (state_ == State::open && !drain_observer_) {  // not closed by a notice over the cap
     if (delay.count() <= 0) {
       start_close(close_code::going_away, "server shutting down", true);
     } else {
@@ -678,6 +678,12 @@ bool Connection::begin_drain(std::chrono::milliseconds delay) {
   in_read_batch_ = false;
   flush();
   return scheduled;
+}
+
+void Connection::close_observer() {
+  if (state_ != State::open) return;
+  start_close(close_code::going_away, "server shutting down", true);
+  flush();
 }
 
 void Connection::force() {
@@ -808,7 +814,7 @@ void Connection::finish(std::uint16_t code, std::string_view reason) {
   auto outcome = forced_           ? ServerCore::Outcome::forced
                  : close_received_ ? ServerCore::Outcome::clean
                                    : ServerCore::Outcome::by_peer;
-  core_->connection_ended(in_drain_, outcome);
+  core_->connection_ended(in_drain_, drain_observer_, outcome);
   thread_.remove(this);
 }
 

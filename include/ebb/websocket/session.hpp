@@ -8,6 +8,7 @@
 // on_close has run; an application may keep its own longer, and every call
 // on a closed session is a harmless no-op (sends return SendStatus::closing).
 #include <any>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -54,6 +55,15 @@ class Session : public std::enable_shared_from_this<Session> {
   /// Bytes waiting in the send queue (approximate from other threads).
   virtual std::size_t buffered_amount() const noexcept = 0;
 
+  /// Makes this session a drain observer (a monitoring page, say): at a
+  /// drain it gets the notice with everyone else, but its Close only once
+  /// every other WebSocket session has ended, so it can watch the drain to
+  /// its end. The deadline and a second signal force it like any other.
+  /// Any thread; set it before the drain starts (later has no effect on that
+  /// drain). Long-polling sessions ignore it (their polls are answered at once).
+  void observe_drain() noexcept { observes_drain_.store(true, std::memory_order_relaxed); }
+  bool observes_drain() const noexcept { return observes_drain_.load(std::memory_order_relaxed); }
+
   /// Per-session application data. Touch it from one thread at a time (for
   /// example only from callbacks, which run on the session's I/O thread).
   std::any& user_data() noexcept { return user_data_; }
@@ -66,6 +76,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string target_;
   std::string subprotocol_;
   std::any user_data_;
+  std::atomic<bool> observes_drain_{false};
 };
 
 using SessionPtr = std::shared_ptr<Session>;

@@ -79,6 +79,8 @@ class IoThread {
   void force_all();
   /// A session's scheduled drain Close went out (spread mode).
   void drain_close_issued();
+  /// Every non-observer session of the drain has ended: Close the observers.
+  void close_drain_observers();
   void for_each_open(const std::function<void(Connection&)>& f);
   /// The per-thread read buffer (all connections read into it in turn).
   std::uint8_t* read_buffer() noexcept { return read_buffer_.get(); }
@@ -161,16 +163,22 @@ class Connection final : public Session {
   bool is_closed() const noexcept { return state_ == State::closed; }
   void sweep(Clock::time_point now);
   /// Drain: queue the notice (if any) now, and Close 1001 after `delay`
-  /// (0: now). Returns true when the Close is scheduled for later.
+  /// (0: now). Returns true when the Close is scheduled for later. A drain
+  /// observer gets only the notice here, its Close from close_observer().
   bool begin_drain(std::chrono::milliseconds delay);
+  /// The drain observer's Close 1001: every other session has ended.
+  void close_observer();
   /// Deadline or second signal: transport down now, counted as forced.
   void force();
   bool in_handshake() const noexcept { return state_ == State::handshake; }
-  /// Counts this opened session in the drain report; false if not opened.
+  /// Counts this opened session in the drain report, as an observer if the
+  /// application asked for it (decided once, here); false if not opened.
   bool mark_in_drain() noexcept {
     in_drain_ = opened_ && state_ != State::closed;
+    drain_observer_ = in_drain_ && observes_drain();
     return in_drain_;
   }
+  bool is_drain_observer() const noexcept { return drain_observer_; }
   void limit_handshake_deadline(Clock::time_point t) {
     if (deadline_ > t) deadline_ = t;
   }
@@ -266,6 +274,7 @@ class Connection final : public Session {
   std::atomic<bool> forced_{false};   // ended by close_wait expiry, deadline or force
   bool drain_close_pending_ = false;  // spread drain: Close 1001 due at drain_close_at_
   bool in_drain_ = false;             // counted in the drain report (see begin_drain)
+  bool drain_observer_ = false;       // in_drain_, and its Close waits for the others
   Clock::time_point drain_close_at_{};
   bool half_close_pending_ = false;  // half_close_delay > 0: SHUT_WR due at half_close_at_
   Clock::time_point half_close_at_{};
@@ -384,11 +393,14 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::atomic<LifecycleState> state{LifecycleState::starting};
   std::atomic<std::size_t> live_connections{0};  // accepted and not finished, any state
   enum class Outcome { clean, by_peer, forced };
-  /// Called by every Connection as it ends (owner thread).
-  void connection_ended(bool opened, Outcome outcome);
+  /// Called by every Connection as it ends (owner thread). `in_drain`: it was
+  /// counted by begin_drain; `observer`: as a drain observer.
+  void connection_ended(bool in_drain, bool observer, Outcome outcome);
   /// Called by each IoThread once all of its drain Closes are queued.
   void thread_drain_closes_done();
-  void add_drain_sessions(std::size_t n) { drain_at_start_.fetch_add(n); }
+  /// Each IoThread's begin_drain: what it counted (`in_drain` sessions, of
+  /// them `observers`). Before any of those sessions can end.
+  void thread_began_drain(std::size_t in_drain, std::size_t observers);
   bool draining() const noexcept { return stop_requested.load(std::memory_order_acquire); }
   std::atomic<bool> force_requested{false};
 
@@ -410,6 +422,11 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::atomic<std::int64_t> drain_duration_ms_{-1};
   std::atomic<std::size_t> drain_at_start_{0}, drain_clean_{0}, drain_by_peer_{0}, drain_forced_{0};
   std::atomic<unsigned> threads_notifying_{0};
+  // Non-observer drain sessions not yet ended, plus one per thread that has
+  // not counted yet: zero means the observers' turn has come.
+  std::atomic<std::int64_t> drain_others_left_{0};
+  std::atomic<std::size_t> drain_observers_{0};
+  void drain_other_ended();
   std::atomic<bool> drain_done_posted_{false};
   bool final_logged_ = false;  // under join_mutex_
   std::shared_ptr<const std::string> encode_shared(codec::Opcode op, std::string_view msg) const;

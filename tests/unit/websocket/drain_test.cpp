@@ -580,6 +580,110 @@ TEST(Drain, ConnectionsArrivingAsTheDrainStartsNeverStallIt) {
   }
 }
 
+/// A server whose sessions become drain observers when they send "observe",
+/// and which tells its observers "left" as each other session closes (a
+/// dashboard watching the drain).
+struct ObserverServer {
+  ObserverServer() : ws(drain_options()) {
+    opened.attach(ws);
+    ws.on_message([this](Session& s, const std::string& m) {
+      if (m != "observe") return;
+      s.observe_drain();
+      {
+        std::lock_guard l(mutex);
+        observer = s.shared_from_this();
+      }
+      s.send_text("ok");
+    });
+    ws.on_close([this](Session& s, std::uint16_t, std::string_view) {
+      std::lock_guard l(mutex);
+      closed.push_back(s.id());
+      if (observer && observer.get() != &s) observer->send_text("left");
+    });
+    ws.start();
+  }
+  std::unique_ptr<TestClient> connect_observer() {
+    auto c = std::make_unique<TestClient>(ws.port());
+    c->upgrade();
+    c->send_text("observe");
+    auto ok = c->read_frame();
+    EXPECT_TRUE(ok && ok->payload == "ok");
+    return c;
+  }
+  std::uint64_t observer_id() {
+    std::lock_guard l(mutex);
+    return observer ? observer->id() : 0;
+  }
+
+  OpenCounter opened;  // before ws: callbacks must outlive the server
+  std::mutex mutex;
+  std::shared_ptr<Session> observer;
+  std::vector<std::uint64_t> closed;
+  Server ws;
+};
+
+TEST(Drain, AnObserverIsClosedOnlyAfterEveryOtherSessionHasEnded) {
+  ObserverServer server;
+  auto observer = server.connect_observer();
+  std::vector<std::unique_ptr<TestClient>> others;
+  for (int i = 0; i < 3; ++i) {
+    others.push_back(std::make_unique<TestClient>(server.ws.port()));
+    others.back()->upgrade();
+  }
+  ASSERT_TRUE(server.opened.wait_for(4));  // two I/O threads: the sessions are on both
+  server.ws.stop_async();
+  for (auto& c : others) {  // notice, Close 1001; not answered yet
+    ASSERT_TRUE(c->read_frame());
+    auto close = c->read_frame();
+    ASSERT_TRUE(close && close->opcode == 0x8);
+  }
+  auto notice = observer->read_frame();  // the observer gets the notice with everyone
+  ASSERT_TRUE(notice && notice->opcode == 0x1);
+  // The others are still in their close handshake: nothing more for the observer.
+  EXPECT_FALSE(observer->read_frame(300ms)) << "observer closed while others were open";
+  for (auto& c : others) {
+    c->send_close(1001);
+    EXPECT_TRUE(c->wait_eof());
+  }
+  // It saw every one of them leave, then got its own Close.
+  for (int i = 0; i < 3; ++i) {
+    auto left = observer->read_frame();
+    ASSERT_TRUE(left);
+    EXPECT_EQ(left->payload, "left");
+  }
+  auto close = observer->read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, 0x8);
+  EXPECT_EQ(close->close_code(), 1001);
+  observer->send_close(1001);
+  EXPECT_TRUE(observer->wait_eof());
+  server.ws.stop();
+  const auto observer_id = server.observer_id();
+  std::lock_guard l(server.mutex);
+  ASSERT_EQ(server.closed.size(), 4u);
+  EXPECT_EQ(server.closed.back(), observer_id);
+  auto r = server.ws.drain_report();
+  EXPECT_EQ(r.sessions_at_start, 4u);
+  EXPECT_EQ(r.closed_cleanly, 4u);
+}
+
+TEST(Drain, ObserversAloneAreClosedAtOnceAndForcedLikeAnyOther) {
+  ObserverServer server;
+  auto a = server.connect_observer();
+  auto b = server.connect_observer();
+  ASSERT_TRUE(server.opened.wait_for(2));
+  server.ws.stop_async();
+  for (auto* c : {a.get(), b.get()}) {  // nothing to wait for: notice, then Close
+    ASSERT_TRUE(c->read_frame());
+    auto close = c->read_frame();
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->close_code(), 1001);
+  }
+  server.ws.force_async();  // neither answers: the force ends them
+  server.ws.stop();
+  EXPECT_EQ(server.ws.drain_report().forced, 2u);
+}
+
 TEST(Drain, StopBeforeStartIsHarmless) {
   Server ws(drain_options());
   ws.stop_async();
