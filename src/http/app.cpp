@@ -235,7 +235,8 @@ void AppCore::accept_one(HttpThread& target, tcp::socket s) {
   });
 }
 
-void AppCore::stop() noexcept {
+void AppCore::stop(bool reach_ws_servers) noexcept {
+  if (!reach_ws_servers) ws_servers_gone_.store(true);
   if (stop_started_.exchange(true)) return;
   drain_started_ = Clock::now();
   drain_deadline_ = drain_started_ + options.shutdown_timeout;
@@ -254,6 +255,11 @@ void AppCore::stop() noexcept {
       log::logger()->error("shutdown callback threw: {}", e.what());
     }
   }
+  // Upgrades handed over through App::ws are the servers' sessions: they
+  // drain with the app whatever the callback above does (one slot, which a
+  // user may have taken from AttachedRuntime). stop_async() is idempotent.
+  if (!ws_servers_gone_.load())
+    for (const auto& [path, server] : ws_routes) server->stop_async();
   if (serving_.load()) begin_drain_on_threads();
 }
 
@@ -334,6 +340,8 @@ void AppCore::force() noexcept {
       log::logger()->error("force callback threw: {}", e.what());
     }
   }
+  if (!ws_servers_gone_.load())  // as in stop(): they are forced with the app
+    for (const auto& [path, server] : ws_routes) server->force_async();
   if (!serving_.load()) return;
   asio::post(threads_[0]->context(), [weak = weak_from_this()] {
     if (auto self = weak.lock()) self->close_listener();
@@ -517,7 +525,9 @@ App::App(AppOptions options)
 
 App::~App() {
   try {
-    core_->stop();
+    // The servers given to ws() may be gone already (declared after the
+    // app): they drained, or drain, on their own.
+    core_->stop(false);
     core_->wait();
   } catch (const std::exception& e) {
     log::logger()->critical("ebb::App destroyed badly: {}", e.what());

@@ -199,7 +199,12 @@ class AppCore : public std::enable_shared_from_this<AppCore> {
   ~AppCore();
 
   std::uint16_t listen(std::uint16_t port);
-  void stop() noexcept;
+  /// Starts the drain, once: the shutdown callback, then stop_async() on
+  /// every server in ws_routes (unless `reach_ws_servers` is false: ~App,
+  /// when they may already be destroyed), then the drain on the threads.
+  void stop(bool reach_ws_servers = true) noexcept;
+  /// The drain forced, once: the force callback, force_async() on every
+  /// server in ws_routes (as stop()), then every connection cut.
   void force() noexcept;
   void wait();
   HttpDrainReport drain_report() const;
@@ -257,6 +262,7 @@ class AppCore : public std::enable_shared_from_this<AppCore> {
   std::atomic<bool> listening_{false};  // listen() was called
   std::atomic<bool> serving_{false};    // listen() succeeded: threads run
   std::atomic<bool> stop_started_{false};
+  std::atomic<bool> ws_servers_gone_{false};  // ~App: the ws() servers may be destroyed
   std::atomic<bool> force_started_{false};
   std::atomic<bool> drain_posted_{false};
   bool listener_closed_ = false;  // thread 0

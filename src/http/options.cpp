@@ -18,6 +18,16 @@ struct Problem {
 
 bool path_ok(const std::string& p) { return p.empty() || p.front() == '/'; }
 
+// A built-in probe's path. Unset keeps `def`; set but empty (or blank)
+// turns the probe off: the one place where an empty value is not "use the
+// default", as the key's documentation says.
+std::string probe_path(const ebb::config::Config& cfg, const std::string& key,
+                       const std::string& def) {
+  const auto raw = cfg.raw(key);
+  if (raw && raw->find_first_not_of(" \t") == std::string::npos) return {};
+  return cfg.get_string(key, def);
+}
+
 std::optional<Problem> find_problem(const AppOptions& o) {
   using std::chrono::milliseconds;
   if (o.host.empty()) return Problem{"host", "SERVER_HOST", "must not be empty"};
@@ -67,8 +77,8 @@ AppOptions AppOptions::from_config(const ebb::config::Config& cfg) {
       cfg.get_size("HTTP_MAX_REQUESTS_PER_CONNECTION", o.max_requests_per_connection);
   o.shutdown_timeout = ebb::config::detail::shutdown_timeout_from(cfg, o.shutdown_timeout);
   o.readiness_grace = cfg.get_duration("SHUTDOWN_READINESS_GRACE_MS", o.readiness_grace);
-  o.health_live_path = cfg.get_string("HEALTH_LIVE_PATH", o.health_live_path);
-  o.health_ready_path = cfg.get_string("HEALTH_READY_PATH", o.health_ready_path);
+  o.health_live_path = probe_path(cfg, "HEALTH_LIVE_PATH", o.health_live_path);
+  o.health_ready_path = probe_path(cfg, "HEALTH_READY_PATH", o.health_ready_path);
   o.admin_shutdown_path = cfg.get_string("ADMIN_SHUTDOWN_PATH", o.admin_shutdown_path);
   o.admin_token = cfg.get_string("ADMIN_TOKEN", o.admin_token);
   if (const auto p = find_problem(o)) throw ebb::config::ConfigError(p->key, p->message);

@@ -89,7 +89,12 @@ class App {
   App& static_files(std::string url_prefix, std::filesystem::path root);
   /// Upgrade requests for `path` are handed to `server`, which owns and
   /// drains them like its own. Call before server.start(): the server then
-  /// opens no listener of its own (single-port model).
+  /// opens no listener of its own (single-port model). The app's drain (any
+  /// trigger) calls server.stop_async(), whatever the shutdown callback is,
+  /// so no handed-over session escapes it, and a forced drain calls
+  /// server.force_async(); wait for it with server.stop().
+  /// `server` must stay alive while the app serves and until its drain has
+  /// started; ~App itself does not touch it.
   App& ws(std::string path, ebb::websocket::Server& server);
 
   /// Count requests (by method and status), their duration and those in
@@ -98,9 +103,12 @@ class App {
   App& metrics(std::string path, ebb::websocket::WebSocketMetrics& metrics);
 
   /// Runs once, at the start of the drain (any trigger), on a thread that
-  /// must not block: start other drains there, e.g. ws.stop_async().
+  /// must not block: start other drains there. One slot: a later call
+  /// replaces the callback (AttachedRuntime's too). Servers given to ws()
+  /// need none: the drain calls their stop_async() after this callback.
   void set_shutdown_callback(std::function<void()> f);
-  /// Runs once when the drain is forced (second signal, or force()).
+  /// Runs once when the drain is forced (second signal, or force()), before
+  /// the servers given to ws() are forced.
   void set_force_callback(std::function<void()> f);
   /// Runs inside run(), after the HTTP drain, while signals are still
   /// captured (a second signal still forces): the place to wait for other

@@ -42,6 +42,8 @@ struct AppOptions {
   std::chrono::milliseconds readiness_grace{0};
 
   // ---- built-in routes ----
+  // Empty turns the probe off (404); so does the key set to an empty value,
+  // unlike other keys, where empty means the default.
   std::string health_live_path = "/health/live";    ///< HEALTH_LIVE_PATH (empty: off)
   std::string health_ready_path = "/health/ready";  ///< HEALTH_READY_PATH (empty: off)
   /// POST here with `Authorization: Bearer <token>` starts the drain.

@@ -42,7 +42,12 @@ struct Running {
 TEST(App, RoutesWithParamsAndQuery) {
   Running r;
   r.app.get("/users/:id", [](ebb::Request& req, ebb::Response& res) {
-    res.json({{"id", req.param("id")}, {"q", req.query("q")}, {"path", req.path()}});
+    res.json({{"id", req.param("id")},
+              {"q", req.query("q")},
+              {"path", req.path()},
+              {"target", req.target()},
+              {"remote", req.remote_address()},
+              {"remote_port", req.remote_port()}});
   });
   r.app.get("/users/me", [](ebb::Request&, ebb::Response& res) { res.text("me"); });
   r.app.get("/files/*",
@@ -56,6 +61,9 @@ TEST(App, RoutesWithParamsAndQuery) {
   auto v = ebb::json::parse(a->body).as_object();
   EXPECT_EQ(v["id"].as_string(), "42");
   EXPECT_EQ(v["q"].as_string(), "a b c");
+  EXPECT_EQ(v["target"].as_string(), "/users/42?q=a%20b+c&x=1");  // as sent, not decoded
+  EXPECT_EQ(v["remote"].as_string(), "127.0.0.1");
+  EXPECT_NE(v["remote_port"].to_number<int>(), 0);
   auto me = c.roundtrip("GET", "/users/me");  // literal beats :id
   ASSERT_TRUE(me);
   EXPECT_EQ(me->body, "me");
@@ -89,6 +97,38 @@ TEST(App, NotFoundMethodNotAllowedAndHead) {
   auto post = c.roundtrip("POST", "/thing", {}, "abc");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->body, "got abc");
+}
+
+TEST(App, PutPatchAndDeleteRoutes) {
+  Running r;
+  auto echo = [](const char* verb) {
+    return [verb](ebb::Request& req, ebb::Response& res) {
+      res.text(std::string(verb) + " " + std::string(req.param("id")) + " " + req.body());
+    };
+  };
+  r.app.put("/items/:id", echo("put"));
+  r.app.patch("/items/:id", echo("patch"));
+  r.app.del("/items/:id", echo("delete"));
+  r.start();
+  RawHttp c(r.port);
+  auto put = c.roundtrip("PUT", "/items/7", {}, "a");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 200);
+  EXPECT_EQ(put->body, "put 7 a");
+  auto patch = c.roundtrip("PATCH", "/items/8", {}, "b");
+  ASSERT_TRUE(patch);
+  EXPECT_EQ(patch->status, 200);
+  EXPECT_EQ(patch->body, "patch 8 b");
+  auto del = c.roundtrip("DELETE", "/items/9");
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 200);
+  EXPECT_EQ(del->body, "delete 9 ");
+  for (const char* method : {"GET", "POST"}) {
+    auto na = c.roundtrip(method, "/items/9");
+    ASSERT_TRUE(na) << method;
+    EXPECT_EQ(na->status, 405) << method;
+    EXPECT_EQ(na->header("Allow"), "DELETE, PATCH, PUT") << method;  // no GET, so no HEAD
+  }
 }
 
 TEST(App, KeepAliveAndPipeliningInOrderAcrossADeferredResponse) {
@@ -293,6 +333,81 @@ TEST(App, HealthAndReadiness) {
   EXPECT_EQ(ready->status, 200);
 }
 
+TEST(App, HealthPathsAreConfigurableAndAnEmptyOneIsOff) {
+  auto o = test_options();
+  o.health_ready_path = "/readyz";
+  o.health_live_path = "";
+  Running r(o);
+  r.start();
+  RawHttp c(r.port);
+  auto ready = c.roundtrip("GET", "/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  EXPECT_EQ(ebb::json::parse(ready->body).as_object()["status"].as_string(), "ready");
+  for (const char* gone : {"/health/ready", "/health/live", "/"}) {
+    auto resp = c.roundtrip("GET", gone);
+    ASSERT_TRUE(resp) << gone;
+    EXPECT_EQ(resp->status, 404) << gone;
+  }
+}
+
+TEST(App, BuiltFromAConfigTakesItsHttpKeys) {
+  const auto cfg = ebb::config::Config::from_map({{"SERVER_HOST", "127.0.0.1"},
+                                                  {"HTTP_MAX_BODY_SIZE", "8"},
+                                                  {"HEALTH_READY_PATH", "/readyz"},
+                                                  {"HEALTH_LIVE_PATH", ""},
+                                                  {"SHUTDOWN_TIMEOUT", "5"},
+                                                  {"MY_APP_GREETING", "hi"}});
+  ebb::App app{cfg};
+  // The app keeps the configuration: a program reads its own keys from it.
+  EXPECT_EQ(app.config().get_string("MY_APP_GREETING"), "hi");
+  EXPECT_EQ(app.config().get_string("HEALTH_READY_PATH"), "/readyz");
+  EXPECT_EQ(app.options().shutdown_timeout, 5s);  // a plain number is seconds here
+  app.post("/echo", [](ebb::Request& req, ebb::Response& res) { res.text(req.body()); });
+  const auto port = app.listen(0);
+  {
+    RawHttp c(port);
+    auto fits = c.roundtrip("POST", "/echo", {}, "12345678");
+    ASSERT_TRUE(fits);
+    EXPECT_EQ(fits->status, 200);
+    auto ready = c.roundtrip("GET", "/readyz");
+    ASSERT_TRUE(ready);
+    EXPECT_EQ(ready->status, 200);
+    auto old_ready = c.roundtrip("GET", "/health/ready");
+    ASSERT_TRUE(old_ready);
+    EXPECT_EQ(old_ready->status, 404);
+    auto live = c.roundtrip("GET", "/health/live");  // HEALTH_LIVE_PATH= turns it off
+    ASSERT_TRUE(live);
+    EXPECT_EQ(live->status, 404);
+  }
+  {
+    RawHttp c(port);
+    auto too_big = c.roundtrip("POST", "/echo", {}, "123456789");
+    ASSERT_TRUE(too_big);
+    EXPECT_EQ(too_big->status, 413);
+  }
+  app.stop();
+  app.wait();
+}
+
+TEST(App, ABadConfigValueNamesItsKey) {
+  const std::pair<const char*, const char*> bad[] = {
+      {"HTTP_MAX_BODY_SIZE", "lots"},   // unparsable
+      {"HEALTH_READY_PATH", "readyz"},  // parsed, then refused by validation
+      {"ADMIN_TOKEN", "short"},         // too short to guard the shutdown route
+      {"HTTP_IO_THREADS", "2000"},      // out of range
+  };
+  for (const auto& [key, value] : bad) {
+    try {
+      ebb::App app{ebb::config::Config::from_map({{key, value}})};
+      ADD_FAILURE() << key << "=" << value << " was accepted";
+    } catch (const ebb::config::ConfigError& e) {
+      EXPECT_EQ(e.key(), key);
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(App, ReadinessIs503DuringTheGraceAndNewConnectionsAreRefusedAfter) {
   auto o = test_options();
   o.readiness_grace = 400ms;
@@ -327,10 +442,22 @@ TEST(App, AdminShutdownNeedsTheToken) {
   auto none = c.roundtrip("POST", "/admin/shutdown");
   ASSERT_TRUE(none);
   EXPECT_EQ(none->status, 401);
-  auto wrong =
-      c.roundtrip("POST", "/admin/shutdown", "Authorization: Bearer 0123456789abcdef-secreT\r\n");
-  ASSERT_TRUE(wrong);
-  EXPECT_EQ(wrong->status, 401);
+  for (const char* auth : {
+           "Bearer 0123456789abcdef-secreT",   // same length, last byte wrong
+           "Bearer 0123456789abcdef-secre",    // a prefix of the token
+           "Bearer 0123456789abcdef-secrets",  // the token and more
+           "Bearer ",                          // empty token
+           "",                                 // empty Authorization
+           "0123456789abcdef-secret",          // no scheme
+           "Basic 0123456789abcdef-secret",    // another scheme
+       }) {
+    auto wrong =
+        c.roundtrip("POST", "/admin/shutdown", std::string("Authorization: ") + auth + "\r\n");
+    ASSERT_TRUE(wrong) << auth;
+    EXPECT_EQ(wrong->status, 401) << auth;
+    EXPECT_EQ(wrong->header("WWW-Authenticate"), "Bearer") << auth;
+    EXPECT_EQ(r.app.state(), ebb::AppState::ready) << auth;  // no drain started
+  }
   auto get = c.roundtrip("GET", "/admin/shutdown");
   ASSERT_TRUE(get);
   EXPECT_EQ(get->status, 405);
@@ -470,6 +597,55 @@ TEST(AppWebSocket, UpgradeOnTheAppPortIsServedAndDrainedByTheServer) {
   EXPECT_TRUE(ws.drain_report().clean());
 }
 
+TEST(AppWebSocket, TheAppDrainReachesHandedOverSessionsWithoutACallback) {
+  ebb::websocket::ServerOptions wo;
+  wo.host = "127.0.0.1";
+  wo.port = 0;
+  ebb::websocket::Server ws{wo};
+  Running r;
+  r.app.ws("/ws", ws);  // no AttachedRuntime, no shutdown callback
+  ws.start();
+  r.start();
+  ebb::test::TestClient client(r.port);
+  ASSERT_NE(client.upgrade({}, "/ws").find("101"), std::string::npos);
+  ASSERT_TRUE(eventually([&] { return ws.session_count() == 1; }));
+
+  r.app.stop();
+  auto close = client.read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, 0x8);
+  EXPECT_EQ(close->close_code(), 1001);
+  client.send_close(1001);
+  ws.stop();
+  EXPECT_EQ(ws.state(), ebb::websocket::LifecycleState::stopped);
+  EXPECT_TRUE(ws.drain_report().clean());
+  EXPECT_EQ(ws.drain_report().sessions_at_start, 1u);
+}
+
+TEST(AppWebSocket, AForcedAppDrainForcesHandedOverSessionsToo) {
+  ebb::websocket::ServerOptions wo;
+  wo.host = "127.0.0.1";
+  wo.port = 0;
+  wo.close_wait = std::chrono::seconds(30);  // only the force can end the silent client
+  wo.shutdown_timeout = std::chrono::seconds(30);
+  ebb::websocket::Server ws{wo};
+  Running r;
+  r.app.ws("/ws", ws);  // no force callback either
+  ws.start();
+  r.start();
+  ebb::test::TestClient silent(r.port);
+  ASSERT_NE(silent.upgrade({}, "/ws").find("101"), std::string::npos);
+  ASSERT_TRUE(eventually([&] { return ws.session_count() == 1; }));
+
+  r.app.stop();
+  auto close = silent.read_frame();  // the drain reached it; it never answers
+  ASSERT_TRUE(close && close->opcode == 0x8);
+  r.app.force();
+  EXPECT_TRUE(eventually([&] { return ws.session_count() == 0; }));
+  ws.stop();
+  EXPECT_EQ(ws.drain_report().forced, 1u);
+}
+
 TEST(AppWebSocket, UpgradeAfterTheServerStoppedGets503) {
   ebb::websocket::ServerOptions wo;
   wo.host = "127.0.0.1";
@@ -486,21 +662,60 @@ TEST(AppWebSocket, UpgradeAfterTheServerStoppedGets503) {
 
 // ------------------------------------------------------- AttachedRuntime ---
 
-TEST(AttachedRuntime, StopAndFinalizeAreIdempotentAndOrdered) {
-  auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(2);
+TEST(AttachedRuntime, RequestStopStartsBothDrainsAndIsIdempotent) {
+  auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(1);
   ebb::websocket::ServerOptions wo;
   wo.host = "127.0.0.1";
   wo.port = 0;
   ebb::websocket::Server ws{wo, executor};
+  Running r;
+  auto runtime = std::make_unique<ebb::websocket::AttachedRuntime>(r.app, ws, executor);
+  EXPECT_EQ(ws.state(), ebb::websocket::LifecycleState::ready);  // the constructor started it
+  r.start();
+  std::vector<std::unique_ptr<ebb::test::TestClient>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<ebb::test::TestClient>(ws.port()));
+    ASSERT_NE(clients.back()->upgrade().find("101"), std::string::npos);
+  }
+  ASSERT_TRUE(eventually([&] { return ws.session_count() == 3; }));
+  EXPECT_FALSE(runtime->stop_requested());
+
+  runtime->request_stop();
+  runtime->request_stop();
+  EXPECT_TRUE(runtime->stop_requested());
+  EXPECT_NE(r.app.state(), ebb::AppState::ready);  // the HTTP drain started
+  for (auto& c : clients) {
+    auto f = c->read_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->close_code(), 1001);
+    c->send_close(1001);
+  }
+  r.app.wait();
+  EXPECT_EQ(r.app.state(), ebb::AppState::stopped);
+  runtime->finalize_shutdown();
+  EXPECT_TRUE(runtime->finalized());
+  EXPECT_EQ(ws.state(), ebb::websocket::LifecycleState::stopped);
+  EXPECT_TRUE(executor->stopped());
+  EXPECT_TRUE(ws.drain_report().clean());
+  EXPECT_EQ(ws.drain_report().sessions_at_start, 3u);
+  runtime.reset();  // destructor after finalize: nothing left to do
+}
+
+TEST(AttachedRuntime, FinalizeStopsTheExecutorOnlyAfterTheServerHasDrained) {
+  auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(2);
+  ebb::websocket::ServerOptions wo;
+  wo.host = "127.0.0.1";
+  wo.port = 0;
+  wo.close_wait = 20s;  // a session ends when its client answers, not on a timer
+  wo.shutdown_timeout = 20s;
+  ebb::websocket::Server ws{wo, executor};
   Counter closes_seen_by_executor;
-  // Work a callback posts during the WebSocket drain must still run: the
-  // executor stops only after the server.
+  // Work a callback posts during the WebSocket drain must still run.
   ws.on_close([&, executor](ebb::websocket::Session&, std::uint16_t, std::string_view) {
     EXPECT_TRUE(executor->post([&] { closes_seen_by_executor.add(); }));
   });
   Running r;
   auto runtime = std::make_unique<ebb::websocket::AttachedRuntime>(r.app, ws, executor);
-  EXPECT_EQ(ws.state(), ebb::websocket::LifecycleState::ready);  // the constructor started it
   r.start();
   std::vector<std::unique_ptr<ebb::test::TestClient>> clients;
   for (int i = 0; i < 5; ++i) {
@@ -509,19 +724,21 @@ TEST(AttachedRuntime, StopAndFinalizeAreIdempotentAndOrdered) {
   }
   ASSERT_TRUE(eventually([&] { return ws.session_count() == 5; }));
 
-  runtime->request_stop();
-  runtime->request_stop();
-  EXPECT_TRUE(runtime->stop_requested());
-  for (auto& c : clients) {
-    auto f = c->read_frame();
-    ASSERT_TRUE(f);
-    EXPECT_EQ(f->close_code(), 1001);
-    c->send_close(1001);
-  }
-  r.app.wait();
+  // Nothing has stopped the server yet: finalize_shutdown() starts its drain,
+  // so a client reads the Close only once finalize_shutdown() has begun, and
+  // its session (and on_close) ends only when it answers. An executor stopped
+  // before the server would already be stopped here, and refuse the posts.
   // Several threads finalize at once: one does it, the others wait for it.
   std::vector<std::thread> finalizers;
   for (int i = 0; i < 3; ++i) finalizers.emplace_back([&] { runtime->finalize_shutdown(); });
+  for (auto& c : clients) {
+    auto f = c->read_frame(10s);
+    EXPECT_TRUE(f);
+    if (!f) continue;  // (no ASSERT: the finalizers must be joined)
+    EXPECT_EQ(f->close_code(), 1001);
+    EXPECT_FALSE(executor->stopped());  // this session is still open
+    c->send_close(1001);
+  }
   for (auto& t : finalizers) t.join();
   runtime->finalize_shutdown();
   EXPECT_TRUE(runtime->finalized());
@@ -529,7 +746,35 @@ TEST(AttachedRuntime, StopAndFinalizeAreIdempotentAndOrdered) {
   EXPECT_TRUE(executor->stopped());
   EXPECT_EQ(closes_seen_by_executor.value(), 5);
   EXPECT_EQ(executor->rejected_count(), 0u);
-  runtime.reset();  // destructor after finalize: nothing left to do
+  runtime.reset();
+}
+
+TEST(AttachedRuntime, AShutdownCallbackSetAfterItDoesNotLetUpgradesEscape) {
+  auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(1);
+  ebb::websocket::ServerOptions wo;
+  wo.host = "127.0.0.1";
+  wo.port = 0;
+  ebb::websocket::Server ws{wo, executor};
+  Running r;
+  r.app.ws("/ws", ws);
+  ebb::websocket::AttachedRuntime runtime{r.app, ws, executor};
+  Counter user_callbacks;
+  r.app.set_shutdown_callback([&] { user_callbacks.add(); });  // replaces the runtime's
+  r.start();
+  ebb::test::TestClient client(r.port);
+  ASSERT_NE(client.upgrade({}, "/ws").find("101"), std::string::npos);
+  ASSERT_TRUE(eventually([&] { return ws.session_count() == 1; }));
+
+  r.app.stop();
+  auto close = client.read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->close_code(), 1001);
+  client.send_close(1001);
+  r.app.wait();
+  runtime.finalize_shutdown();
+  EXPECT_EQ(user_callbacks.value(), 1);
+  EXPECT_EQ(ws.state(), ebb::websocket::LifecycleState::stopped);
+  EXPECT_TRUE(ws.drain_report().clean());
 }
 
 TEST(AttachedRuntime, FinalizersRunOnceAfterTheServerAndTheExecutorInOrder) {

@@ -51,6 +51,7 @@
 #include <thread>
 #include <vector>
 
+#include "unit/websocket/test_client.hpp"
 #include "websocket/codec/frame.hpp"
 #include "websocket/codec/parser.hpp"
 
@@ -329,9 +330,7 @@ void StressClient::start(const tcp::endpoint& server) {
     }
     boost::system::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
-    pending_ =
-        "GET /stress HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    pending_ = ebb::test::upgrade_request({}, "/stress");
     write_more();
     read_head();
   });
