@@ -1,6 +1,7 @@
 // LongPollingBridge: long-poll clients as sessions of the WebSocket server.
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "ebb/http/app.hpp"
@@ -104,6 +105,7 @@ void LongPollSession::answer_locked(ebb::PendingResponse& pending) {
                           {"reconnect_ms", bridge_.reconnect_hint.count()}};
     close_delivered_ = true;
   }
+  sent_end_ = first_index_ + buffer_.size();
   pending.response().json(json::object{{"messages", std::move(messages)},
                                        {"next", first_index_ + buffer_.size()},
                                        {"closed", std::move(closed)}});
@@ -114,7 +116,9 @@ void LongPollSession::answer_locked(ebb::PendingResponse& pending) {
 void LongPollSession::poll(std::uint64_t ack, ebb::PendingResponse pending) {
   std::unique_lock lock(mutex_);
   last_seen_ = Clock::now();
-  // Drop what the client confirmed; keep the rest for a resend.
+  // Drop what the client confirmed; keep the rest for a resend. Only what an
+  // answer carried can be confirmed: a larger ack drops nothing unsent.
+  ack = std::min(ack, sent_end_);
   while (!buffer_.empty() && first_index_ < ack) {
     buffered_bytes_ -= buffer_.front().size();
     buffer_.pop_front();
@@ -151,6 +155,25 @@ void LongPollSession::drain(const std::string& notice) {
   close_locked(lock, 1001, "server shutting down");
 }
 
+bool LongPollSession::holds_poll() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<bool>(held_);
+}
+
+void LongPollSession::discard_unpolled() {
+  std::lock_guard lock(mutex_);
+  const std::uint64_t end = first_index_ + buffer_.size();
+  const std::uint64_t unpolled = end - sent_end_;  // acks stop at sent_end_
+  buffer_.clear();
+  buffered_bytes_ = 0;
+  first_index_ = sent_end_ = end;
+  if (unpolled == 0) return;
+  if (bridge_.metrics) bridge_.metrics->longpoll_messages_dropped.inc(unpolled);
+  log::logger()->warn(
+      "long-poll session {} ended ({}) with {} buffered messages no poll collected: dropped", sid_,
+      closed_ ? closed_->reason : "bridge destroyed", unpolled);
+}
+
 bool LongPollSession::finished() const {
   std::lock_guard lock(mutex_);
   return closed_ && close_delivered_;
@@ -175,6 +198,12 @@ Impl::~Impl() {
   }
   sweeper_cv.notify_all();
   if (sweeper.joinable()) sweeper.join();
+  // Sessions still here leave with the bridge: their unpolled messages too.
+  std::lock_guard lock(mutex);
+  for (auto& [sid, s] : sessions) {
+    s->discard_unpolled();
+    if (metrics) metrics->longpoll_sessions_active.dec();
+  }
 }
 
 void Impl::attach(std::shared_ptr<ebb::websocket::detail::ServerCore> c) {
@@ -189,9 +218,15 @@ std::shared_ptr<LongPollSession> Impl::find(const std::string& sid) {
   return it == sessions.end() ? nullptr : it->second;
 }
 
+// Under the map's lock: once session_count() no longer counts the session,
+// its dropped messages are counted.
 void Impl::remove(const std::string& sid) {
   std::lock_guard lock(mutex);
-  if (sessions.erase(sid) && metrics) metrics->longpoll_sessions_active.dec();
+  auto it = sessions.find(sid);
+  if (it == sessions.end()) return;
+  it->second->discard_unpolled();
+  sessions.erase(it);
+  if (metrics) metrics->longpoll_sessions_active.dec();
 }
 
 std::vector<std::shared_ptr<LongPollSession>> Impl::snapshot() {

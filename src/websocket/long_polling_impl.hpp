@@ -4,6 +4,8 @@
 //
 // Threads: HTTP handlers (the app's I/O threads) and the sweeper thread
 // touch sessions under each session's mutex; the bridge's map has its own.
+// Lock order: the map's, then a session's (remove); nothing holding a
+// session's mutex takes the map's.
 // Every application callback for a long-poll session runs on the WebSocket
 // server's I/O thread 0 (ServerCore::post_external), so they are serialized
 // like a connection's. on_open is posted while the session is inserted in
@@ -51,6 +53,14 @@ class LongPollSession final : public Session {
   /// Closes with the shutdown notice first (the drain).
   void drain(const std::string& notice);
   bool finished() const;  // closed and the close marker was delivered
+  /// A poll is held (tests: to know a message will answer it, not find it).
+  bool holds_poll() const;
+  /// The session leaves the bridge (removed or the bridge destroyed): its
+  /// buffer is emptied, and messages no answer ever carried are added to
+  /// longpoll_messages_dropped and logged (one warning with sid and count).
+  /// Messages an answer carried but the client did not acknowledge are not
+  /// counted: they reached the HTTP connection.
+  void discard_unpolled();
 
  private:
   struct CloseInfo {
@@ -65,6 +75,7 @@ class LongPollSession final : public Session {
   mutable std::mutex mutex_;
   std::deque<std::string> buffer_;
   std::uint64_t first_index_ = 0;  // index of buffer_.front()
+  std::uint64_t sent_end_ = 0;     // one past the last message an answer carried
   std::size_t buffered_bytes_ = 0;
   std::optional<CloseInfo> closed_;
   bool close_delivered_ = false;
@@ -85,6 +96,8 @@ struct Impl : std::enable_shared_from_this<Impl>, ebb::websocket::detail::Extern
 
   void attach(std::shared_ptr<ebb::websocket::detail::ServerCore> core);
   std::shared_ptr<LongPollSession> find(const std::string& sid);
+  /// Takes the session out of the map and discards its buffer
+  /// (LongPollSession::discard_unpolled), under the map's mutex.
   void remove(const std::string& sid);
   std::vector<std::shared_ptr<LongPollSession>> snapshot();
   /// Posts on_close to thread 0 (exactly once per session: the caller checks).

@@ -17,11 +17,20 @@
 //   is full the session is closed with 1008 (slow consumer, the WebSocket
 //   policy): what was buffered is still delivered, then the close.
 // - A session nobody polled for `ttl` expires: on_close with 1006, as for
-//   a WebSocket whose transport died. Session ids are 128-bit random.
-// - A poll is held until a message arrives or `poll_timeout` passes.
+//   a WebSocket whose transport died. Session ids are 128-bit random, sent
+//   as 32 lowercase hex digits.
+// - A poll is held until a message arrives (it is answered then) or
+//   `poll_timeout` passes (answered with no messages).
 // - During the drain every held poll is answered at once: buffered
 //   messages, the shutdown notice, and a close marker (1001) with a
-//   reconnect hint. Nothing buffered is dropped silently.
+//   reconnect hint. A session with no poll held keeps all that for its
+//   next poll (until `ttl` after its last one).
+// - Nothing buffered is dropped silently: when a session leaves the bridge
+//   (expired, closed by the client, closed and its close marker delivered,
+//   or the bridge destroyed) the messages no poll answer carried are added
+//   to ebb_longpoll_messages_dropped_total and logged in one warning with
+//   the session id and the count. Messages an answer carried but the client
+//   never acknowledged are not counted.
 //
 // Threads: all members are safe from any thread. Lifetime: outlives the
 // server and the app it is attached to (declare it before them).

@@ -10,6 +10,7 @@
 #include "unit/http/raw_http.hpp"
 #include "unit/support/wait.hpp"
 #include "unit/websocket/test_client.hpp"
+#include "websocket/long_polling_impl.hpp"
 
 namespace {
 
@@ -242,10 +243,15 @@ TEST(ReliableRooms, ResumeAfterARestartOnTheSameStore) {
 
 // Declaration order is destruction order reversed: counters outlive the
 // server whose callbacks use them; the bridge outlives server and app.
+// `outer_metrics`: the bridge reports there instead (to read what it counts
+// when it is destroyed).
 struct LpFixture {
   explicit LpFixture(ebb::websocket::MessageStore& store, std::size_t capacity = 256,
-                     std::chrono::seconds ttl = 60s)
-      : bridge(&metrics, ttl, capacity, 1500ms), srv(store, [] {
+                     std::chrono::seconds ttl = 60s,
+                     std::chrono::milliseconds poll_timeout = 1500ms,
+                     ebb::websocket::WebSocketMetrics* outer_metrics = nullptr)
+      : bridge(outer_metrics ? outer_metrics : &metrics, ttl, capacity, poll_timeout),
+        srv(store, [] {
           auto o = server_options();
           o.shutdown_notice =
               R"({"type":"server.shutdown","payload":{"reconnect_ms":{reconnect_ms}}})";
@@ -405,6 +411,185 @@ TEST(LongPolling, AnIdleSessionExpires) {
   ASSERT_TRUE(f.closed.wait_for(1, 5s));
   EXPECT_EQ(f.last_close.load(), 1006);
   EXPECT_TRUE(eventually([&] { return f.bridge.session_count() == 0; }));
+}
+
+// A held poll is answered by the message that arrives, not by its timeout:
+// the read's deadline is far below the 20 s poll timeout.
+TEST(LongPolling, AHeldPollIsAnsweredWhenAMessageArrives) {
+  auto path = temp_db("lp_wake");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  LpFixture f(store, 256, 60s, /*poll_timeout=*/20s);
+  auto port = f.app.listen(0);
+  RawHttp http(port);
+  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  ASSERT_TRUE(f.opened.wait_for(1));
+  auto session = f.bridge.impl()->find(sid);
+  ASSERT_TRUE(session);
+  http.send(http.request("GET", "/lp/poll?sid=" + sid + "&ack=0"));
+  ASSERT_TRUE(eventually([&] { return session->holds_poll(); }));  // held, not yet answered
+  f.srv.ws.broadcast_text("wake up");
+  auto resp = http.read_response(false, 5s);
+  ASSERT_TRUE(resp);
+  ASSERT_EQ(resp->status, 200);
+  auto b = body_json(resp);
+  ASSERT_EQ(b["messages"].as_array().size(), 1u);
+  EXPECT_EQ(b["messages"].as_array()[0].as_string(), "wake up");
+  EXPECT_EQ(b["next"].to_number<std::uint64_t>(), 1u);
+  EXPECT_TRUE(b["closed"].is_null());
+}
+
+TEST(LongPolling, AHeldPollWithNothingToSayIsAnsweredEmptyAtItsTimeout) {
+  auto path = temp_db("lp_timeout");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  LpFixture f(store);  // poll timeout 1.5 s
+  auto port = f.app.listen(0);
+  RawHttp http(port);
+  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  ASSERT_TRUE(f.opened.wait_for(1));
+  http.send(http.request("GET", "/lp/poll?sid=" + sid + "&ack=0"));
+  auto resp = http.read_response(false, 10s);
+  ASSERT_TRUE(resp);
+  ASSERT_EQ(resp->status, 200);
+  auto b = body_json(resp);
+  EXPECT_TRUE(b["messages"].as_array().empty());
+  EXPECT_EQ(b["next"].to_number<std::uint64_t>(), 0u);
+  EXPECT_TRUE(b["closed"].is_null());
+  // Still open: the timeout only ends the poll.
+  EXPECT_EQ(f.bridge.session_count(), 1u);
+  EXPECT_EQ(f.closed.value(), 0);
+}
+
+TEST(LongPolling, SessionIdsAreDistinct32DigitLowercaseHex) {
+  auto path = temp_db("lp_sids");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  LpFixture f(store);
+  auto port = f.app.listen(0);
+  RawHttp http(port);
+  constexpr std::size_t n = 100;
+  std::vector<std::string> sids;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto open = http.roundtrip("POST", "/lp/open");
+    ASSERT_TRUE(open);
+    ASSERT_EQ(open->status, 200);
+    std::string sid(body_json(open)["sid"].as_string());
+    EXPECT_EQ(sid.size(), 32u) << sid;
+    EXPECT_TRUE(std::all_of(sid.begin(), sid.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    })) << sid;
+    sids.push_back(std::move(sid));
+  }
+  std::sort(sids.begin(), sids.end());
+  EXPECT_EQ(std::adjacent_find(sids.begin(), sids.end()), sids.end());
+  EXPECT_EQ(f.bridge.session_count(), n);
+}
+
+// A client between two polls when the drain starts: its next poll collects
+// what was buffered, the notice, then the close; nothing is counted dropped.
+TEST(LongPolling, MessagesBufferedBeforeTheDrainComeWithTheClosingAnswer) {
+  auto path = temp_db("lp_drain_buffered");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  LpFixture f(store);
+  auto port = f.app.listen(0);
+  RawHttp http(port);
+  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  ASSERT_TRUE(f.opened.wait_for(1));
+  for (const char* m : {"a", "b", "c"}) f.srv.ws.broadcast_text(m);  // buffered, not polled
+  f.srv.ws.stop_async();
+  ASSERT_TRUE(f.closed.wait_for(1));  // the drain closed the session
+  EXPECT_EQ(f.last_close.load(), 1001);
+  auto resp = http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=0");
+  ASSERT_TRUE(resp);
+  ASSERT_EQ(resp->status, 200);
+  auto b = body_json(resp);
+  auto& messages = b["messages"].as_array();
+  ASSERT_EQ(messages.size(), 4u);
+  EXPECT_EQ(messages[0].as_string(), "a");
+  EXPECT_EQ(messages[1].as_string(), "b");
+  EXPECT_EQ(messages[2].as_string(), "c");
+  EXPECT_NE(std::string(messages[3].as_string()).find("server.shutdown"), std::string::npos);
+  ASSERT_TRUE(b["closed"].is_object());
+  EXPECT_EQ(b["closed"].at("code").as_int64(), 1001);
+  EXPECT_TRUE(b["closed"].as_object().contains("reconnect_ms"));
+  // The closing answer carried everything: the session leaves, nothing dropped.
+  ASSERT_TRUE(eventually([&] { return f.bridge.session_count() == 0; }));
+  EXPECT_EQ(f.metrics.longpoll_messages_dropped.value(), 0u);
+}
+
+// Counted exactly: the three messages no poll collected, not the one an
+// answer carried without an ack.
+TEST(LongPolling, MessagesNoPollCollectedAreCountedDroppedWhenTheSessionExpires) {
+  auto path = temp_db("lp_ttl_dropped");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  LpFixture f(store, 256, /*ttl=*/2s);
+  auto port = f.app.listen(0);
+  RawHttp http(port);
+  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  ASSERT_TRUE(f.opened.wait_for(1));
+  f.srv.ws.broadcast_text("carried");
+  auto first = body_json(http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=0"));
+  ASSERT_EQ(first["messages"].as_array().size(), 1u);
+  for (const char* m : {"x", "y", "z"}) f.srv.ws.broadcast_text(m);
+  ASSERT_EQ(f.metrics.longpoll_messages_buffered.value(), 4u);  // all before the expiry
+  ASSERT_TRUE(f.closed.wait_for(1, 10s));
+  EXPECT_EQ(f.last_close.load(), 1006);
+  ASSERT_TRUE(eventually([&] { return f.bridge.session_count() == 0; }));
+  EXPECT_EQ(f.metrics.longpoll_messages_dropped.value(), 3u);
+  EXPECT_EQ(f.metrics.longpoll_sessions_active.value(), 0.0);
+}
+
+TEST(LongPolling, ClosingASessionWithUnpolledMessagesCountsThemDropped) {
+  auto path = temp_db("lp_close_dropped");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  LpFixture f(store);
+  auto port = f.app.listen(0);
+  RawHttp http(port);
+  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  ASSERT_TRUE(f.opened.wait_for(1));
+  f.srv.ws.broadcast_text("one");
+  f.srv.ws.broadcast_text("two");
+  auto close = http.roundtrip("POST", "/lp/close?sid=" + sid);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->status, 204);
+  EXPECT_EQ(f.metrics.longpoll_messages_dropped.value(), 2u);
+}
+
+// `ack` confirms only what an answer carried: a larger one (a buggy or stale
+// client) must not discard messages that were never sent.
+TEST(LongPolling, AnAckBeyondWhatWasSentDropsNothing) {
+  auto path = temp_db("lp_ack_clamp");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  LpFixture f(store);
+  auto port = f.app.listen(0);
+  RawHttp http(port);
+  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  ASSERT_TRUE(f.opened.wait_for(1));
+  f.srv.ws.broadcast_text("one");
+  f.srv.ws.broadcast_text("two");
+  auto b = body_json(http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=5"));
+  ASSERT_EQ(b["messages"].as_array().size(), 2u);
+  EXPECT_EQ(b["messages"].as_array()[0].as_string(), "one");
+  EXPECT_EQ(b["next"].to_number<std::uint64_t>(), 2u);
+}
+
+// The drained client never polls again (its next poll could not reach a
+// draining app): what it never collected is counted when the bridge goes.
+TEST(LongPolling, MessagesLeftWhenTheBridgeIsDestroyedAreCountedDropped) {
+  auto path = temp_db("lp_bridge_dropped");
+  ebb::websocket::SqliteMessageStore store(path.string());
+  ebb::websocket::WebSocketMetrics metrics;  // outlives the bridge
+  {
+    LpFixture f(store, 256, 60s, 1500ms, &metrics);
+    auto port = f.app.listen(0);
+    RawHttp http(port);
+    std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+    ASSERT_TRUE(f.opened.wait_for(1));
+    for (const char* m : {"a", "b", "c"}) f.srv.ws.broadcast_text(m);
+    f.srv.ws.stop();  // the notice joins them; the session waits for a poll
+    EXPECT_EQ(metrics.longpoll_messages_dropped.value(), 0u);
+    EXPECT_EQ(f.bridge.session_count(), 1u);
+  }
+  EXPECT_EQ(metrics.longpoll_messages_dropped.value(), 4u);  // a, b, c and the notice
+  EXPECT_EQ(metrics.longpoll_sessions_active.value(), 0.0);
 }
 
 }  // namespace
