@@ -108,11 +108,6 @@ int run(const ebb::chat::CommandLine& cl) {
   // uses outlives the server, the app and the runtime.
   ws::WebSocketMetrics metrics;
   ws::SqliteMessageStore store{db.string(), store_options(cfg)};
-  // One observation per group commit (the writer thread): disk latency as
-  // the clients feel it.
-  store.set_commit_observer([&metrics](std::chrono::nanoseconds took, std::size_t) {
-    metrics.store_write_duration.observe(took);
-  });
   auto executor = std::make_shared<ebb::executor::RuntimeExecutor>(
       static_cast<std::size_t>(cfg.get_int("CHAT_EXECUTOR_THREADS", 2, 1, 256)));
   const auto lp = longpoll_settings(cfg);
@@ -124,6 +119,7 @@ int run(const ebb::chat::CommandLine& cl) {
   rooms_options.history_on_join =
       static_cast<std::size_t>(cfg.get_int("CHAT_HISTORY_ON_JOIN", 50, 0, 100000));
   ws::ReliableRooms rooms{server, store, rooms_options};
+  rooms.set_metrics(metrics);  // store write latency and store errors
   ebb::chat::ChatService chat{server, rooms, store, &bridge, &metrics, chat_options(cfg)};
   chat.install();
 

@@ -2,12 +2,15 @@
 // header for why the seam is exact, docs/PROTOCOL.md for the wire format).
 #include "ebb/websocket/reliable_rooms.hpp"
 
+#include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <shared_mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "ebb/executor/runtime_executor.hpp"
+#include "ebb/metrics/websocket_metrics.hpp"
 #include "ebb/websocket/server.hpp"
 #include "log/log.hpp"
 
@@ -16,11 +19,24 @@ namespace ebb::websocket {
 namespace json = boost::json;
 
 namespace {
+// One publish on its way to the store.
+struct Publish {
+  std::string id;
+  std::string text;  // what the store keeps: {"body": ..., "id": ...}
+  AppendHandler done;
+};
+
 // One room's seam: the last seq broadcast, guarded with the broadcast itself.
+// `mutex` is never held across a store call that can wait on the disk,
+// except the replay's final catch-up read (see replay_and_join).
 struct Room {
   std::mutex mutex;
   bool loaded = false;  // broadcast_seq read from the store
   std::uint64_t broadcast_seq = 0;
+  // Publishes made before `loaded`, or while the loader still holds older
+  // ones, wait here; the one loader task (`loading`) appends them in order.
+  bool loading = false;
+  std::vector<Publish> pending;
   // Publish ids seen lately (room.publish "id"), under `mutex`: a client
   // that resends after a reconnect, while its first copy is still being
   // stored, gets that copy's ack instead of a second message. 0 = in flight.
@@ -59,11 +75,61 @@ std::int64_t now_ms() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+// The error_code of a failed store call (the store throws std::system_error).
+std::error_code store_failure(const std::exception& e) {
+  if (const auto* se = dynamic_cast<const std::system_error*>(&e)) return se->code();
+  return store_error::read_failed;
+}
+
+// Work that uses the Server and the store enters the gate; the destructor
+// closes it and waits for what entered. Entering may nest on one thread (a
+// rejected append completes inline, inside the task that queued it).
+class Gate {
+ public:
+  bool enter() {
+    std::lock_guard lock(mutex_);
+    if (closed_) return false;
+    ++inside_;
+    return true;
+  }
+  void leave() {
+    std::lock_guard lock(mutex_);
+    if (--inside_ == 0) idle_.notify_all();
+  }
+  void close() {
+    std::unique_lock lock(mutex_);
+    closed_ = true;
+    idle_.wait(lock, [&] { return inside_ == 0; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  std::size_t inside_ = 0;
+  bool closed_ = false;
+};
+
+class GateHolder {
+ public:
+  explicit GateHolder(Gate& gate) : gate_(gate), entered_(gate.enter()) {}
+  ~GateHolder() {
+    if (entered_) gate_.leave();
+  }
+  GateHolder(const GateHolder&) = delete;
+  GateHolder& operator=(const GateHolder&) = delete;
+  explicit operator bool() const noexcept { return entered_; }
+
+ private:
+  Gate& gate_;
+  bool entered_;
+};
 }  // namespace
 
-struct ReliableRooms::State {
+struct ReliableRooms::State : std::enable_shared_from_this<State> {
   Server* ws = nullptr;
   MessageStore* store = nullptr;
+  WebSocketMetrics* metrics = nullptr;
   ReliableRoomsOptions options;
   PublishFilter filter;
   MembershipHandler membership;
@@ -71,11 +137,10 @@ struct ReliableRooms::State {
   std::mutex rooms_mutex;
   std::unordered_map<std::string, std::shared_ptr<Room>> rooms;
 
-  // Store completions and replays may outlive the ReliableRooms object
-  // (and so the Server it points to): they hold this shared, the destructor
-  // takes it exclusively and sets `detached`, after which they touch nothing.
-  std::shared_mutex life;
-  bool detached = false;
+  // Store completions, loads and replays may outlive the ReliableRooms
+  // object (and so the Server it points to): they enter this gate, and the
+  // destructor closes it, after which they touch nothing.
+  Gate life;
 
   std::shared_ptr<Room> room(const std::string& name) {
     std::lock_guard lock(rooms_mutex);
@@ -83,12 +148,23 @@ struct ReliableRooms::State {
     if (!r) r = std::make_shared<Room>();
     return r;
   }
-  // Under r.mutex. Read once, before this object queued any append for the
-  // room, so the store's last seq is exactly what was broadcast before us.
-  void load(Room& r, const std::string& name) {
+  // Returns with `lock` (on r.mutex) held and r.loaded true. The store is
+  // read with the lock released, so publishes to the room do not wait on
+  // the disk; that is exact because nothing is appended for the room before
+  // it is loaded (publishes wait in `pending`), so the store's last seq is
+  // what was broadcast before us. Throws what the store throws (lock
+  // released).
+  void ensure_loaded(std::unique_lock<std::mutex>& lock, Room& r, const std::string& name) {
     if (r.loaded) return;
-    r.broadcast_seq = store->last_seq(name);
+    lock.unlock();
+    const auto seq = store->last_seq(name);
+    lock.lock();
+    if (r.loaded) return;  // another reader was first: same value
+    r.broadcast_seq = seq;
     r.loaded = true;
+  }
+  void count_store_error() {
+    if (metrics) metrics->count_error(WebSocketMetrics::ErrorKind::store);
   }
   void send_error(Session& s, std::string message) {
     s.send_text(typed("error", {{"message", std::move(message)}}));
@@ -96,11 +172,18 @@ struct ReliableRooms::State {
   bool valid_room(const std::string& name) const {
     return !name.empty() && name.size() <= options.max_room_name;
   }
-  // Runs the replay where reading the store does not stall an I/O thread.
+  // Runs `f` where reading the store does not stall an I/O thread.
   void run_off_io(std::function<void()> f) {
     const auto& exec = ws->executor();
     if (!exec || !exec->post(f)) f();
   }
+
+  void publish(const std::string& name, json::value body, std::string id, AppendHandler done,
+               bool load_here);
+  void append(const std::shared_ptr<Room>& r, const std::string& name, Publish p);
+  void complete(Room& r, const std::string& name, const Publish& p, std::uint64_t seq,
+                std::error_code ec);
+  void append_pending(const std::shared_ptr<Room>& r, const std::string& name);
   void replay_and_join(const SessionPtr& s, const std::string& name,
                        std::optional<std::uint64_t> after);
 };
@@ -119,81 +202,164 @@ ReliableRooms::~ReliableRooms() {
   } catch (const std::exception& e) {
     log::logger()->warn("ReliableRooms: flushing the store at destruction: {}", e.what());
   }
-  std::unique_lock lock(state_->life);
-  state_->detached = true;
+  state_->life.close();
 }
 
 void ReliableRooms::on_publish(PublishFilter f) { state_->filter = std::move(f); }
 void ReliableRooms::on_membership(MembershipHandler f) { state_->membership = std::move(f); }
+void ReliableRooms::set_metrics(WebSocketMetrics& metrics) noexcept { state_->metrics = &metrics; }
 
 void ReliableRooms::publish(const std::string& room, json::value body, std::string id,
                             AppendHandler done) {
-  auto r = state_->room(room);
-  {
-    std::lock_guard lock(r->mutex);
-    state_->load(*r, room);
-    if (!id.empty()) {
-      auto it = r->recent_ids.find(id);
-      if (it != r->recent_ids.end()) {  // a resend: answer with the first copy
-        if (it->second != 0) {
-          if (done) done(it->second, {});
-        } else if (done) {
-          r->waiting[id].push_back(std::move(done));
-        }
-        return;
-      }
-      r->recent_ids.emplace(id, 0);
-      r->recent_order.push_back(id);
-      if (r->recent_order.size() > recent_ids_per_room) {
-        r->recent_ids.erase(r->recent_order.front());
-        r->recent_order.pop_front();
-      }
-    }
-  }
+  state_->publish(room, std::move(body), std::move(id), std::move(done), true);
+}
+
+// `load_here`: a room not loaded yet is loaded on the calling thread (the
+// public publish()); otherwise (handle(), on an I/O thread) by a task on the
+// executor while the publish waits in `pending`.
+void ReliableRooms::State::publish(const std::string& name, json::value body, std::string id,
+                                   AppendHandler done, bool load_here) {
+  auto r = room(name);
   json::object stored{{"body", std::move(body)}};
   if (!id.empty()) stored["id"] = id;
-  std::string text = json::serialize(stored);
-  auto state = state_;
-  // The completion runs on the store's writer thread, in seq order.
-  state_->store->append_async(
-      room, text,
-      [state, r, room, id, text, done = std::move(done)](std::uint64_t seq, std::error_code ec) {
-        std::shared_lock life(state->life);
-        if (state->detached) return;
-        std::vector<AppendHandler> waiters;
-        {
-          std::lock_guard lock(r->mutex);
-          if (!ec) {
-            r->broadcast_seq = seq;
-            state->ws->broadcast_text_to_room(room, message_text(room, seq, now_ms(), text));
-          }
-          if (!id.empty()) {
-            if (auto w = r->waiting.find(id); w != r->waiting.end()) {
-              waiters = std::move(w->second);
-              r->waiting.erase(w);
-            }
-            if (ec)
-              r->recent_ids.erase(id);  // not stored: a resend must be stored
-            else if (auto it = r->recent_ids.find(id); it != r->recent_ids.end())
-              it->second = seq;
-          }
+  Publish p{std::move(id), json::serialize(stored), std::move(done)};
+  std::unique_lock lock(r->mutex);
+  if (!p.id.empty()) {
+    auto it = r->recent_ids.find(p.id);
+    if (it != r->recent_ids.end()) {  // a resend: answer with the first copy
+      if (it->second != 0) {
+        if (p.done) p.done(it->second, {});
+      } else if (p.done) {
+        r->waiting[p.id].push_back(std::move(p.done));
+      }
+      return;
+    }
+    r->recent_ids.emplace(p.id, 0);
+    r->recent_order.push_back(p.id);
+    if (r->recent_order.size() > recent_ids_per_room) {
+      r->recent_ids.erase(r->recent_order.front());
+      r->recent_order.pop_front();
+    }
+  }
+  if (load_here && !r->loaded && !r->loading) {
+    try {
+      ensure_loaded(lock, *r, name);
+    } catch (const std::exception& e) {
+      log::logger()->error("room {}: reading its last seq failed: {}", name, e.what());
+      count_store_error();
+      if (lock.owns_lock()) lock.unlock();
+      complete(*r, name, p, 0, store_failure(e));
+      return;
+    }
+  }
+  if (r->loaded && !r->loading) {
+    lock.unlock();
+    append(r, name, std::move(p));
+    return;
+  }
+  r->pending.push_back(std::move(p));
+  if (r->loading) return;
+  r->loading = true;
+  lock.unlock();
+  auto self = shared_from_this();
+  run_off_io([self, r, name] { self->append_pending(r, name); });
+}
+
+// Loads the room (off the I/O threads), then appends what waited, in order,
+// until nothing more does.
+void ReliableRooms::State::append_pending(const std::shared_ptr<Room>& r, const std::string& name) {
+  GateHolder entered(life);
+  if (!entered) return;
+  std::error_code failed;
+  try {
+    std::unique_lock lock(r->mutex);
+    ensure_loaded(lock, *r, name);
+  } catch (const std::exception& e) {
+    log::logger()->error("room {}: reading its last seq failed: {}", name, e.what());
+    count_store_error();
+    failed = store_failure(e);  // these publishes fail; the next one tries again
+  }
+  for (;;) {
+    std::vector<Publish> batch;
+    {
+      std::lock_guard lock(r->mutex);
+      batch.swap(r->pending);
+      if (batch.empty()) {
+        r->loading = false;
+        return;
+      }
+    }
+    for (auto& p : batch) {
+      if (failed)
+        complete(*r, name, p, 0, failed);
+      else
+        append(r, name, std::move(p));
+    }
+  }
+}
+
+// Not under r->mutex: a rejected append completes inline and takes it.
+void ReliableRooms::State::append(const std::shared_ptr<Room>& r, const std::string& name,
+                                  Publish p) {
+  auto self = shared_from_this();
+  std::string text = p.text;
+  const auto queued = std::chrono::steady_clock::now();
+  // Runs on the store's writer thread, in seq order (or inline if rejected).
+  store->append_async(
+      name, std::move(text),
+      [self, r, name, queued, p = std::move(p)](std::uint64_t seq, std::error_code ec) {
+        GateHolder entered(self->life);
+        if (!entered) return;
+        if (self->metrics) {
+          self->metrics->store_write_duration.observe(std::chrono::steady_clock::now() - queued);
+          if (ec) self->count_store_error();
         }
-        if (done) done(seq, ec);
-        for (auto& w : waiters) w(seq, ec);
+        self->complete(*r, name, p, seq, ec);
       });
 }
 
+// Broadcasts a stored publish (seq order: the caller is the writer thread)
+// and answers the publisher and any resend of it. Not under r.mutex.
+void ReliableRooms::State::complete(Room& r, const std::string& name, const Publish& p,
+                                    std::uint64_t seq, std::error_code ec) {
+  std::vector<AppendHandler> waiters;
+  {
+    std::lock_guard lock(r.mutex);
+    if (!ec) {
+      r.broadcast_seq = seq;
+      ws->broadcast_text_to_room(name, message_text(name, seq, now_ms(), p.text));
+    }
+    if (!p.id.empty()) {
+      if (auto w = r.waiting.find(p.id); w != r.waiting.end()) {
+        waiters = std::move(w->second);
+        r.waiting.erase(w);
+      }
+      if (ec)
+        r.recent_ids.erase(p.id);  // not stored: a resend must be stored
+      else if (auto it = r.recent_ids.find(p.id); it != r.recent_ids.end())
+        it->second = seq;
+    }
+  }
+  if (p.done) p.done(seq, ec);
+  for (auto& w : waiters) w(seq, ec);
+}
+
+// The replay reads the store without the room's lock up to the last seq
+// broadcast when it started; then, under the lock, it sends what was
+// broadcast meanwhile (usually little), room.joined, and joins the server
+// room, so that publishes and the store's writer wait at most for that
+// catch-up, never for the whole replay.
 void ReliableRooms::State::replay_and_join(const SessionPtr& s, const std::string& name,
                                            std::optional<std::uint64_t> after) {
-  std::shared_lock life_lock(life);
-  if (detached) return;
+  GateHolder entered(life);
+  if (!entered) return;
   auto r = room(name);
-  std::uint64_t last = 0, replayed = 0;
+  std::uint64_t replayed = 0;
   bool gap = false;
   try {
-    std::lock_guard lock(r->mutex);
-    load(*r, name);
-    last = r->broadcast_seq;
+    std::unique_lock lock(r->mutex);
+    ensure_loaded(lock, *r, name);
+    const std::uint64_t last = r->broadcast_seq;
     std::uint64_t from;
     if (after) {
       if (*after > last) gap = true;  // the client knows more than the store: history was reset
@@ -205,24 +371,32 @@ void ReliableRooms::State::replay_and_join(const SessionPtr& s, const std::strin
     } else {
       from = last > options.history_on_join ? last - options.history_on_join : 0;
     }
-    // In batches, up to `last` only: newer messages reach us live.
-    while (from < last && !s->is_closing()) {
-      auto batch = store->read_after(name, from, std::min<std::uint64_t>(1000, last - from));
-      if (batch.empty()) break;
-      if (after && replayed == 0 && batch.front().seq > from + 1) gap = true;  // retention
-      for (const auto& m : batch) {
-        if (m.seq > last) break;
-        s->send_text(message_text(name, m.seq, m.unix_ms, m.body));
-        ++replayed;
-        from = m.seq;
+    // Sends (from, to] in batches; newer messages reach us live.
+    const auto send_through = [&](std::uint64_t to) {
+      while (from < to && !s->is_closing()) {
+        auto batch = store->read_after(name, from, std::min<std::uint64_t>(1000, to - from));
+        if (batch.empty()) break;
+        if (after && replayed == 0 && batch.front().seq > from + 1) gap = true;  // retention
+        for (const auto& m : batch) {
+          if (m.seq > to) break;
+          s->send_text(message_text(name, m.seq, m.unix_ms, m.body));
+          ++replayed;
+          from = m.seq;
+        }
       }
-    }
-    // room.joined before any live message: everything up to `last` is sent.
-    s->send_text(typed("room.joined",
-                       {{"room", name}, {"last_seq", last}, {"replayed", replayed}, {"gap", gap}}));
+    };
+    lock.unlock();
+    send_through(last);
+    lock.lock();
+    send_through(r->broadcast_seq);
+    // room.joined before any live message: everything up to last_seq is sent.
+    s->send_text(typed(
+        "room.joined",
+        {{"room", name}, {"last_seq", r->broadcast_seq}, {"replayed", replayed}, {"gap", gap}}));
     ws->join_room(s, name);
   } catch (const std::exception& e) {
     log::logger()->error("room {}: replay for session {} failed: {}", name, s->id(), e.what());
+    count_store_error();
     send_error(*s, "room " + name + ": history unavailable");
     return;
   }
@@ -243,8 +417,8 @@ void ReliableRooms::unsubscribe(const SessionPtr& s, const std::string& room) {
 
 std::uint64_t ReliableRooms::last_seq(const std::string& room) {
   auto r = state_->room(room);
-  std::lock_guard lock(r->mutex);
-  state_->load(*r, room);
+  std::unique_lock lock(r->mutex);
+  state_->ensure_loaded(lock, *r, room);
   return r->broadcast_seq;
 }
 
@@ -324,14 +498,18 @@ bool ReliableRooms::handle(Session& session, const std::string& type, const ebb:
       return nack(name, "body larger than " + std::to_string(st.options.max_body_size) + " bytes"),
              true;
     std::weak_ptr<Session> weak = self;
-    publish(name, std::move(body), id, [weak, name, id](std::uint64_t seq, std::error_code ec) {
-      auto s = weak.lock();
-      if (!s) return;
-      if (ec)
-        s->send_text(typed("room.nack", {{"id", id}, {"room", name}, {"error", ec.message()}}));
-      else
-        s->send_text(typed("room.ack", {{"id", id}, {"room", name}, {"seq", seq}}));
-    });
+    // On an I/O thread: a room not loaded yet is loaded on the executor.
+    st.publish(
+        name, std::move(body), id,
+        [weak, name, id](std::uint64_t seq, std::error_code ec) {
+          auto s = weak.lock();
+          if (!s) return;
+          if (ec)
+            s->send_text(typed("room.nack", {{"id", id}, {"room", name}, {"error", ec.message()}}));
+          else
+            s->send_text(typed("room.ack", {{"id", id}, {"room", name}, {"seq", seq}}));
+        },
+        false);
     return true;
   }
   st.send_error(session, "unknown room message type \"" + type + "\"");

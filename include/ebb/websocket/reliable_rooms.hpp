@@ -16,13 +16,19 @@
 // How the seam stays exact: a message is broadcast only after the store
 // committed it, from the store's writer thread, in seq order, under its
 // room's lock, which also records the room's last broadcast seq. A join
-// takes the same lock, replays (after, last broadcast] from the store, and
-// joins the server room before releasing it: every later message reaches
-// the session live, every earlier one came in the replay, none twice.
+// replays (after, last broadcast] from the store, then takes the same lock,
+// replays what was broadcast meanwhile, and joins the server room before
+// releasing it: every later message reaches the session live, every
+// earlier one came in the replay, none twice.
 //
 // Threads: every member is safe from any thread, callbacks included.
-// Replays read the store on the server's executor when it has one (never on
-// an I/O thread), else on the calling thread.
+// Nothing handle() does on an I/O thread waits on the disk: appends are
+// queued (MessageStore::append_async), and the store reads (replays, and the
+// one read of a room's last seq before its first publish) run on the
+// server's executor when it has one, else on the calling thread. A room's
+// lock is held across a store read only for the tail of a replay (what was
+// broadcast while the replay read the rest), so a publish to a room being
+// replayed waits at most for that read.
 // Lifetime: `ws` and `store` must outlive this object (declare them
 // before it). Its destructor flushes the store, so completions still queued
 // broadcast while the server exists; anything later is ignored. Stop the
@@ -41,6 +47,7 @@
 namespace ebb::websocket {
 
 class Server;
+class WebSocketMetrics;
 
 struct ReliableRoomsOptions {
   /// Messages replayed to a session that joins without a position.
@@ -71,6 +78,13 @@ class ReliableRooms {
 
   void on_publish(PublishFilter f);
   void on_membership(MembershipHandler f);
+  /// Reports the store in `metrics`: one store_write_duration observation
+  /// per append (from queueing it to its completion: queue wait plus commit,
+  /// what the publisher waits for), successful or not, and one
+  /// errors{kind="store"} per failed store operation (an append that failed
+  /// or was rejected, a failed replay read, a failed read of a room's last
+  /// seq). Before the server starts; `metrics` must outlive this object.
+  void set_metrics(WebSocketMetrics& metrics) noexcept;
 
   /// Handles room.join, room.leave, room.resume and room.publish; returns
   /// false (and does nothing) for any other type. Malformed room.* payloads
@@ -78,7 +92,11 @@ class ReliableRooms {
   bool handle(Session& session, const std::string& type, const ebb::json::kvs& payload);
 
   /// Stores `body` in `room`, then broadcasts it as room.message with its
-  /// seq. `done(seq, ec)` runs after the commit (store writer thread).
+  /// seq. `done(seq, ec)` runs after the commit (store writer thread), or
+  /// inline with the error when the store rejects the append or the room's
+  /// last seq cannot be read. The first publish to a room since construction
+  /// reads that last seq from the store on the calling thread (room.publish
+  /// through handle() reads it on the executor instead).
   void publish(const std::string& room, ebb::json::value body, std::string id = {},
                AppendHandler done = {});
   /// Joins `session` to `room`: replays after `after_seq` (or the newest
@@ -87,7 +105,8 @@ class ReliableRooms {
                  std::optional<std::uint64_t> after_seq);
   void unsubscribe(const SessionPtr& session, const std::string& room);
 
-  /// The highest seq broadcast in `room` so far (0 if none).
+  /// The highest seq broadcast in `room` so far (0 if none). May read the
+  /// store (once per room) on the calling thread; throws what it throws.
   std::uint64_t last_seq(const std::string& room);
 
   struct State;

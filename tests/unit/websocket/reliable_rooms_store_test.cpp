@@ -1,1 +1,477 @@
 // ReliableRooms with its store: what the store costs the sockets, and what it reports.
+//
+// ControlledStore wraps a real SqliteMessageStore with its own writer thread
+// and gates the test opens and closes: an append, a replay read or a
+// last-seq read can be held "on the disk" for as long as the test needs,
+// deterministically. Every test opens the gates on exit (OpenGates), so a
+// failing assertion cannot leave a thread stuck.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <deque>
+#include <ebb.hpp>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "unit/support/wait.hpp"
+#include "unit/websocket/test_client.hpp"
+
+namespace {
+
+namespace ws = ebb::websocket;
+namespace json = boost::json;
+using ebb::test::Counter;
+using ebb::test::kDeadline;
+using ebb::test::TestClient;
+using namespace std::chrono_literals;
+
+std::filesystem::path temp_db(const char* name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("ebb_rooms_store_" + std::to_string(::getpid()) + "_" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir / "messages.db";
+}
+
+// A gate threads pass through, open by default. close() also restarts the
+// count of arrivals, so wait_arrived(1) means "someone is at the closed gate".
+class Latch {
+ public:
+  void close() {
+    std::lock_guard lock(mutex_);
+    open_ = false;
+    arrived_ = 0;
+  }
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void pass() {
+    std::unique_lock lock(mutex_);
+    ++arrived_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+  }
+  bool wait_arrived(int n) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, kDeadline, [&] { return arrived_ >= n; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool open_ = true;
+  int arrived_ = 0;
+};
+
+// A MessageStore over a real one, with its own writer thread (appends
+// complete there, in queue order, as the contract says) and gates on the
+// append, read_after and last_seq paths; appends and reads can also be made
+// to fail.
+class ControlledStore final : public ws::MessageStore {
+ public:
+  explicit ControlledStore(ws::MessageStore& inner) : inner_(inner) {
+    writer_ = std::thread([this] { run(); });
+  }
+  ~ControlledStore() override {
+    open_all();
+    stop();
+  }
+
+  Latch appends;
+  Latch reads;
+  Latch last_seqs;
+  std::atomic<bool> fail_appends{false};
+  std::atomic<bool> fail_reads{false};
+
+  void open_all() {
+    appends.open();
+    reads.open();
+    last_seqs.open();
+  }
+
+  std::uint64_t append(std::string_view room, std::string_view body) override {
+    std::promise<std::pair<std::uint64_t, std::error_code>> result;
+    auto future = result.get_future();
+    append_async(std::string(room), std::string(body),
+                 [&result](std::uint64_t seq, std::error_code ec) {
+                   result.set_value({seq, ec});
+                 });
+    auto [seq, ec] = future.get();
+    if (ec) throw std::system_error(ec);
+    return seq;
+  }
+  void append_async(std::string room, std::string body, ws::AppendHandler done) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (!stopping_) {
+        queue_.push_back({std::move(room), std::move(body), std::move(done)});
+        ++queued_;
+        cv_.notify_all();
+        return;
+      }
+    }
+    if (done) done(0, ws::store_error::closed);
+  }
+  std::vector<ws::StoredMessage> read_after(std::string_view room, std::uint64_t after,
+                                            std::size_t limit) override {
+    reads.pass();
+    if (fail_reads) throw std::system_error(ws::store_error::read_failed);
+    return inner_.read_after(room, after, limit);
+  }
+  std::uint64_t last_seq(std::string_view room) override {
+    last_seqs.pass();
+    return inner_.last_seq(room);
+  }
+  std::vector<std::string> rooms() override { return inner_.rooms(); }
+  void flush() override {
+    std::unique_lock lock(mutex_);
+    const auto target = queued_;
+    cv_.wait(lock, [&] { return completed_ >= target; });
+  }
+  void close() override {
+    stop();
+    inner_.close();
+  }
+
+ private:
+  struct Item {
+    std::string room;
+    std::string body;
+    ws::AppendHandler done;
+  };
+
+  void run() {
+    for (;;) {
+      Item item;
+      {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, and everything accepted is done
+        item = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      appends.pass();
+      std::uint64_t seq = 0;
+      std::error_code ec;
+      if (fail_appends) {
+        ec = ws::store_error::write_failed;
+      } else {
+        try {
+          seq = inner_.append(item.room, item.body);
+        } catch (const std::system_error& e) {
+          ec = e.code();
+        }
+      }
+      if (item.done) item.done(seq, ec);
+      std::lock_guard lock(mutex_);
+      ++completed_;
+      cv_.notify_all();
+    }
+  }
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      cv_.notify_all();
+    }
+    if (writer_.joinable() && writer_.get_id() != std::this_thread::get_id()) writer_.join();
+  }
+
+  ws::MessageStore& inner_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  std::uint64_t queued_ = 0;
+  std::uint64_t completed_ = 0;
+  bool stopping_ = false;
+  std::thread writer_;  // last: starts once everything it uses exists
+};
+
+// Opens the store's gates when the test ends, before the server (declared
+// earlier) stops and joins the threads that may be waiting at them.
+struct OpenGates {
+  ControlledStore& store;
+  ~OpenGates() { store.open_all(); }
+};
+
+// One I/O thread, so every session shares it: if anything blocks it, every
+// client notices. Typed messages go to ReliableRooms; "echo" is answered
+// on the I/O thread, as a probe that it is free.
+struct RoomServer {
+  explicit RoomServer(ws::MessageStore& store, ws::WebSocketMetrics* metrics = nullptr)
+      : executor(std::make_shared<ebb::executor::RuntimeExecutor>(2)),
+        server(options(), executor),
+        rooms(server, store) {
+    if (metrics) {
+      server.set_metrics(*metrics);
+      rooms.set_metrics(*metrics);
+    }
+    server.on_typed_message(
+        [this](ws::Session& s, const std::string& type, const ebb::json::kvs& payload) {
+          if (rooms.handle(s, type, payload)) return;
+          if (type == "echo") s.send_text(json::serialize(json::object{{"type", "echo"}}));
+        });
+    server.start();
+  }
+  ~RoomServer() {
+    server.stop();
+    executor->stop();
+  }
+  static ws::ServerOptions options() {
+    ws::ServerOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.io_threads = 1;
+    o.shutdown_timeout = 5s;
+    return o;
+  }
+  std::shared_ptr<ebb::executor::RuntimeExecutor> executor;
+  ws::Server server;
+  ws::ReliableRooms rooms;
+};
+
+std::string typed(std::string_view type, json::object payload) {
+  return json::serialize(json::object{{"type", type}, {"payload", std::move(payload)}});
+}
+
+// Reads typed messages until `on_message` returns true; false on timeout.
+template <class F>
+bool read_typed(TestClient& c, F&& on_message, std::chrono::milliseconds timeout = kDeadline) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto f = c.read_frame(1s);
+    if (!f) continue;
+    if (f->opcode != 0x1) return false;
+    auto v = json::parse(f->payload).as_object();
+    json::object payload;
+    if (auto* p = v.if_contains("payload"); p && p->is_object()) payload = p->as_object();
+    if (on_message(std::string(v["type"].as_string()), payload)) return true;
+  }
+  return false;
+}
+
+bool read_type(TestClient& c, std::string_view wanted) {
+  return read_typed(c, [&](const std::string& type, json::object&) { return type == wanted; });
+}
+
+// Waits for the room.ack (true, seq) or room.nack (false) of publish `id`.
+std::optional<std::pair<bool, std::uint64_t>> read_answer(TestClient& c, const std::string& id) {
+  std::optional<std::pair<bool, std::uint64_t>> answer;
+  read_typed(c, [&](const std::string& type, json::object& p) {
+    if ((type != "room.ack" && type != "room.nack") || p["id"].as_string() != id) return false;
+    answer.emplace(type == "room.ack",
+                   type == "room.ack" ? p["seq"].to_number<std::uint64_t>() : 0u);
+    return true;
+  });
+  return answer;
+}
+
+// The echo probe: true when the I/O thread answered.
+bool echo_answered(TestClient& c) {
+  c.send_text(typed("echo", {}));
+  return read_type(c, "echo");
+}
+
+std::uint64_t store_errors(const ws::WebSocketMetrics& m) {
+  return m.errors.at({static_cast<std::size_t>(ws::WebSocketMetrics::ErrorKind::store)}).value();
+}
+
+void publish(TestClient& c, const std::string& room, const std::string& id) {
+  c.send_text(typed("room.publish", {{"room", room}, {"id", id}, {"body", {{"text", id}}}}));
+}
+
+TEST(ReliableRoomsStore, EveryPublishObservesTheStoreWriteLatency) {
+  auto path = temp_db("latency");
+  ws::SqliteMessageStore store(path.string());
+  ws::WebSocketMetrics metrics;
+  RoomServer srv(store, &metrics);
+  const auto before = metrics.store_write_duration.snapshot();
+  TestClient c(srv.server.port());
+  c.upgrade();
+  constexpr int over_the_wire = 4;
+  for (int i = 0; i < over_the_wire; ++i) {
+    const auto id = "m" + std::to_string(i);
+    publish(c, "r", id);
+    auto answer = read_answer(c, id);
+    ASSERT_TRUE(answer && answer->first) << id;
+  }
+  Counter done;
+  srv.rooms.publish("r", json::object{{"text", "from the app"}}, {},
+                    [&](std::uint64_t, std::error_code) { done.add(); });
+  ASSERT_TRUE(done.wait_for(1));
+  const auto after = metrics.store_write_duration.snapshot();
+  EXPECT_EQ(after.count - before.count, over_the_wire + 1u);  // one per append
+  EXPECT_GT(after.sum, before.sum);
+}
+
+TEST(ReliableRoomsStore, AFailedAppendIsNackedAndCountedAsAStoreError) {
+  auto path = temp_db("failing");
+  ws::SqliteMessageStore real(path.string());
+  ControlledStore store(real);
+  ws::WebSocketMetrics metrics;
+  RoomServer srv(store, &metrics);
+  OpenGates open_gates{store};
+  TestClient c(srv.server.port());
+  c.upgrade();
+  publish(c, "r", "ok1");
+  auto first = read_answer(c, "ok1");
+  ASSERT_TRUE(first && first->first);
+  const auto errors_before = store_errors(metrics);
+  const auto writes_before = metrics.store_write_duration.snapshot().count;
+
+  store.fail_appends = true;
+  constexpr int failures = 3;
+  for (int i = 0; i < failures; ++i) {
+    const auto id = "bad" + std::to_string(i);
+    publish(c, "r", id);
+    auto answer = read_answer(c, id);
+    ASSERT_TRUE(answer) << id;
+    EXPECT_FALSE(answer->first) << id << " was acked";
+    EXPECT_EQ(store_errors(metrics), errors_before + i + 1);  // counted before the nack is sent
+  }
+  // Failed writes are writes too: observed, successful or not.
+  EXPECT_EQ(metrics.store_write_duration.snapshot().count, writes_before + failures);
+
+  store.fail_appends = false;
+  publish(c, "r", "ok2");
+  auto last = read_answer(c, "ok2");
+  ASSERT_TRUE(last && last->first);
+  EXPECT_EQ(last->second, 2u);  // the failed ones took no seq
+  EXPECT_EQ(store_errors(metrics), errors_before + failures);
+}
+
+TEST(ReliableRoomsStore, AFailedReplayReadIsCountedAsAStoreError) {
+  auto path = temp_db("failing_read");
+  ws::SqliteMessageStore real(path.string());
+  ControlledStore store(real);
+  ws::WebSocketMetrics metrics;
+  RoomServer srv(store, &metrics);
+  OpenGates open_gates{store};
+  Counter stored;
+  srv.rooms.publish("r", json::object{{"n", 1}}, {},
+                    [&](std::uint64_t, std::error_code) { stored.add(); });
+  ASSERT_TRUE(stored.wait_for(1));
+  const auto errors_before = store_errors(metrics);
+  store.fail_reads = true;
+  TestClient c(srv.server.port());
+  c.upgrade();
+  c.send_text(typed("room.join", {{"room", "r"}, {"after", 0}}));
+  ASSERT_TRUE(read_type(c, "error"));
+  EXPECT_EQ(store_errors(metrics), errors_before + 1);
+}
+
+// The claim "writes are off the I/O threads": a publish stuck in the store
+// holds nothing the I/O thread needs.
+TEST(ReliableRoomsStore, AnAppendStuckInTheStoreDoesNotStallTheIoThread) {
+  auto path = temp_db("stuck_append");
+  ws::SqliteMessageStore real(path.string());
+  ControlledStore store(real);
+  RoomServer srv(store);
+  OpenGates open_gates{store};
+  TestClient publisher(srv.server.port());
+  publisher.upgrade();
+  TestClient other(srv.server.port());
+  other.upgrade();
+  publisher.send_text(typed("room.join", {{"room", "r"}, {"after", 0}}));
+  ASSERT_TRUE(read_type(publisher, "room.joined"));
+
+  store.appends.close();
+  publish(publisher, "r", "stuck");
+  ASSERT_TRUE(store.appends.wait_arrived(1));  // the store's writer holds it now
+  EXPECT_TRUE(echo_answered(other));
+  EXPECT_TRUE(echo_answered(publisher));  // its own session is not blocked either
+
+  store.appends.open();
+  bool broadcast = false;
+  ASSERT_TRUE(read_typed(publisher, [&](const std::string& type, json::object& p) {
+    if (type == "room.message") broadcast = p["seq"].to_number<std::uint64_t>() == 1;
+    if (type != "room.ack") return false;
+    EXPECT_EQ(p["id"].as_string(), "stuck");
+    EXPECT_EQ(p["seq"].to_number<std::uint64_t>(), 1u);
+    return true;
+  }));
+  EXPECT_TRUE(broadcast);
+}
+
+// The first publish to a room reads its last seq from the store; that read
+// must not happen on the I/O thread, and publishes made meanwhile keep order.
+TEST(ReliableRoomsStore, ReadingANewRoomsLastSeqDoesNotStallTheIoThread) {
+  auto path = temp_db("stuck_last_seq");
+  ws::SqliteMessageStore real(path.string());
+  ControlledStore store(real);
+  RoomServer srv(store);
+  OpenGates open_gates{store};
+  TestClient publisher(srv.server.port());
+  publisher.upgrade();
+  TestClient other(srv.server.port());
+  other.upgrade();
+
+  store.last_seqs.close();
+  publish(publisher, "fresh", "m1");
+  ASSERT_TRUE(store.last_seqs.wait_arrived(1));
+  publish(publisher, "fresh", "m2");  // while the room is still being loaded
+  EXPECT_TRUE(echo_answered(other));
+  EXPECT_TRUE(echo_answered(publisher));
+
+  store.last_seqs.open();
+  auto m1 = read_answer(publisher, "m1");
+  ASSERT_TRUE(m1 && m1->first);
+  EXPECT_EQ(m1->second, 1u);
+  auto m2 = read_answer(publisher, "m2");
+  ASSERT_TRUE(m2 && m2->first);
+  EXPECT_EQ(m2->second, 2u);  // in the order they were sent
+}
+
+// A replay reading a long history holds the room: publishes to it (on the
+// I/O thread) and the store's writer must not wait for the whole replay,
+// and the joining session still sees every message exactly once.
+TEST(ReliableRoomsStore, AReplayStuckInTheStoreDoesNotStallPublishesToItsRoom) {
+  auto path = temp_db("stuck_replay");
+  ws::SqliteMessageStore real(path.string());
+  ControlledStore store(real);
+  RoomServer srv(store);
+  OpenGates open_gates{store};
+  Counter stored;
+  for (int i = 1; i <= 3; ++i)
+    srv.rooms.publish("r", json::object{{"n", i}}, {},
+                      [&](std::uint64_t, std::error_code) { stored.add(); });
+  ASSERT_TRUE(stored.wait_for(3));
+  TestClient joiner(srv.server.port());
+  joiner.upgrade();
+  TestClient publisher(srv.server.port());
+  publisher.upgrade();
+
+  store.reads.close();
+  joiner.send_text(typed("room.join", {{"room", "r"}, {"after", 0}}));
+  ASSERT_TRUE(store.reads.wait_arrived(1));  // the replay is reading the store
+  publish(publisher, "r", "live");
+  auto live = read_answer(publisher, "live");
+  ASSERT_TRUE(live && live->first);
+  EXPECT_EQ(live->second, 4u);
+  EXPECT_TRUE(echo_answered(publisher));
+
+  store.reads.open();
+  std::vector<std::uint64_t> seqs;
+  std::uint64_t joined_last = 0;
+  ASSERT_TRUE(read_typed(joiner, [&](const std::string& type, json::object& p) {
+    if (type == "room.message") seqs.push_back(p["seq"].to_number<std::uint64_t>());
+    if (type != "room.joined") return false;
+    joined_last = p["last_seq"].to_number<std::uint64_t>();
+    return true;
+  }));
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(joined_last, 4u);
+  // Live from here: the next message arrives once, after room.joined.
+  publish(publisher, "r", "after");
+  ASSERT_TRUE(read_typed(joiner, [&](const std::string& type, json::object& p) {
+    if (type != "room.message") return false;
+    EXPECT_EQ(p["seq"].to_number<std::uint64_t>(), 5u);
+    return true;
+  }));
+}
+
+}  // namespace
