@@ -87,7 +87,8 @@ WebSocketMetrics::WebSocketMetrics()
                             "Messages queued for a long-polling session's next poll.")),
       longpoll_messages_dropped(
           registry_.counter("ebb_longpoll_messages_dropped_total",
-                            "Messages discarded: long-polling buffer full or session expired.")),
+                            "Long-poll messages no poll ever carried: buffer full, or the session "
+                            "left (expired, closed, drained).")),
       rooms(registry_.gauge("ebb_rooms", "Rooms that exist now.")),
       lifecycle_state(one_hot(registry_, "ebb_lifecycle_state",
                               "Server lifecycle state: 1 for the current one.", "state",

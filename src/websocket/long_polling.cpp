@@ -53,7 +53,12 @@ SendStatus LongPollSession::send_text(std::string_view message) {
   }
   buffer_.emplace_back(message);
   buffered_bytes_ += message.size();
-  if (bridge_.metrics) bridge_.metrics->longpoll_messages_buffered.inc();
+  if (bridge_.metrics) {
+    bridge_.metrics->longpoll_messages_buffered.inc();
+    // Every message to a long-poll session counts as sent here, direct or
+    // broadcast (the server's broadcast counters count connections only).
+    bridge_.metrics->count_message_sent(WebSocketMetrics::MessageKind::text, message.size());
+  }
   if (held_) answer_locked(held_);
   return SendStatus::buffered;
 }
@@ -245,8 +250,11 @@ void Impl::deliver_close(const std::shared_ptr<LongPollSession>& s, std::uint16_
       [c, s, code, reason = std::move(reason)] { c->external_closed(*s, code, reason); });
 }
 
-void Impl::send_to_all(std::string_view text) {
-  for (auto& s : snapshot()) s->send_text(text);
+std::size_t Impl::send_to_all(std::string_view text) {
+  std::size_t n = 0;
+  for (auto& s : snapshot())
+    if (s->send_text(text) != SendStatus::closing) ++n;
+  return n;
 }
 
 void Impl::drain() {

@@ -90,7 +90,7 @@ struct Impl : std::enable_shared_from_this<Impl>, ebb::websocket::detail::Extern
   ~Impl() override;
 
   // ExternalSessions (called by the server).
-  void send_to_all(std::string_view text) override;
+  std::size_t send_to_all(std::string_view text) override;
   void drain() override;
   void close_all() override;
 

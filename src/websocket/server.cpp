@@ -433,6 +433,7 @@ void ServerCore::external_closed(Session& s, std::uint16_t code, std::string_vie
         if (r->second.empty()) external_rooms_.erase(r);
       }
       external_memberships_.erase(it);
+      update_rooms_gauge();
     }
   }
   open_sessions.fetch_sub(1, std::memory_order_relaxed);
@@ -449,6 +450,7 @@ void ServerCore::join_external(const SessionPtr& s, const std::string& room) {
   std::lock_guard lock(rooms_mutex_);
   auto [it, inserted] = external_rooms_[room].emplace(s->id(), s);
   if (inserted) external_memberships_[s->id()].push_back(room);
+  update_rooms_gauge();
 }
 
 void ServerCore::leave_external(const SessionPtr& s, const std::string& room) {
@@ -459,6 +461,7 @@ void ServerCore::leave_external(const SessionPtr& s, const std::string& room) {
   if (it->second.empty()) external_rooms_.erase(it);
   auto m = external_memberships_.find(s->id());
   if (m != external_memberships_.end()) std::erase(m->second, room);
+  update_rooms_gauge();
 }
 
 void ServerCore::set_state(LifecycleState s) noexcept {
@@ -510,11 +513,21 @@ void ServerCore::report_error(Session& s, std::error_code ec, std::string_view w
 
 // ---------------------------------------------------------------- rooms ---
 
+// Under rooms_mutex_. A room counts once, whether its members hold
+// WebSocket connections, long-poll sessions, or both.
+void ServerCore::update_rooms_gauge() {
+  if (!metrics) return;
+  std::size_t n = rooms_.size();
+  for (const auto& [room, members] : external_rooms_)
+    if (!rooms_.contains(room)) ++n;
+  metrics->rooms.set(static_cast<double>(n));
+}
+
 void ServerCore::join_room(const std::shared_ptr<Connection>& c, const std::string& room) {
   std::lock_guard lock(rooms_mutex_);
   if (c->rooms_closed) return;
   auto [it, inserted] = rooms_[room].emplace(c->id(), c);
-  if (metrics) metrics->rooms.set(static_cast<double>(rooms_.size()));
+  update_rooms_gauge();
   if (inserted) c->rooms.push_back(room);
 }
 
@@ -524,7 +537,7 @@ void ServerCore::leave_room(const std::shared_ptr<Connection>& c, const std::str
   if (it == rooms_.end()) return;
   if (it->second.erase(c->id()) == 0) return;
   if (it->second.empty()) rooms_.erase(it);
-  if (metrics) metrics->rooms.set(static_cast<double>(rooms_.size()));
+  update_rooms_gauge();
   std::erase(c->rooms, room);
 }
 
@@ -536,7 +549,7 @@ void ServerCore::leave_all_rooms(Connection& c) {
     if (it == rooms_.end()) continue;
     it->second.erase(c.id());
     if (it->second.empty()) rooms_.erase(it);
-    if (metrics) metrics->rooms.set(static_cast<double>(rooms_.size()));
+    update_rooms_gauge();
   }
   c.rooms.clear();
 }
@@ -582,14 +595,11 @@ std::size_t ServerCore::broadcast_to_room(const std::string& room, codec::Opcode
       for (auto& [id, w] : ext->second)
         if (auto s = w.lock()) external.push_back(std::move(s));
   }
+  count_broadcast(op, msg.size(), count);  // external sessions count their own
   // External sessions queue text themselves (no frame to share).
   for (auto& s : external)
     if (op == codec::Opcode::text && s->send_text(msg) != SendStatus::closing) ++count;
-  if (by_thread_empty(by_thread)) {
-    count_broadcast(op, msg.size(), count);
-    return count;
-  }
-  count_broadcast(op, msg.size(), count);
+  if (by_thread_empty(by_thread)) return count;
   auto frame = encode_shared(op, msg);  // encoded once for every member
   for (std::size_t i = 0; i < by_thread.size(); ++i) {
     if (by_thread[i].empty()) continue;
@@ -605,7 +615,8 @@ std::size_t ServerCore::broadcast_to_room(const std::string& room, codec::Opcode
 }
 
 std::size_t ServerCore::broadcast_all(codec::Opcode op, std::string_view msg) {
-  if (external && op == codec::Opcode::text) external->send_to_all(msg);
+  std::size_t external_sent = 0;  // counted by the sessions themselves
+  if (external && op == codec::Opcode::text) external_sent = external->send_to_all(msg);
   auto frame = encode_shared(op, msg);
   for (auto& t : threads_) {
     auto run = [frame, t = t.get()] {
@@ -617,7 +628,7 @@ std::size_t ServerCore::broadcast_all(codec::Opcode op, std::string_view msg) {
       asio::post(t->context(), run);
   }
   auto n = open_sessions.load(std::memory_order_relaxed);
-  count_broadcast(op, msg.size(), n);
+  count_broadcast(op, msg.size(), n > external_sent ? n - external_sent : 0);
   return n;
 }
 

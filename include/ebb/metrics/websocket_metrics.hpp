@@ -123,8 +123,9 @@ class WebSocketMetrics {
   /// ebb_longpoll_messages_buffered_total (counter): messages queued into a
   /// session's buffer for its next poll.
   metrics::Counter& longpoll_messages_buffered;
-  /// ebb_longpoll_messages_dropped_total (counter): messages discarded: the
-  /// buffer was full or the session expired with them unpolled.
+  /// ebb_longpoll_messages_dropped_total (counter): messages no poll ever
+  /// carried: the buffer was full, or the session left (expired, closed,
+  /// drained) with them unpolled.
   metrics::Counter& longpoll_messages_dropped;
 
   // ---- rooms ------------------------------------------------------------

@@ -298,7 +298,8 @@ class ExternalSessions {
  public:
   virtual ~ExternalSessions() = default;
   /// broadcast_text: every open external session gets `text`.
-  virtual void send_to_all(std::string_view text) = 0;
+  /// Returns how many sessions took it.
+  virtual std::size_t send_to_all(std::string_view text) = 0;
   /// The drain (on thread 0): the notice, then close 1001, for each.
   virtual void drain() = 0;
   /// The server stopped or was forced: close what is left (1006).
@@ -443,6 +444,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   unsigned next_adopt_thread_ = 0;  // under adopt_mutex_
 
   mutable std::mutex rooms_mutex_;
+  void update_rooms_gauge();  // under rooms_mutex_
   // External members by room (rooms_ holds connections only).
   std::unordered_map<std::string, std::unordered_map<std::uint64_t, std::weak_ptr<Session>>>
       external_rooms_;

@@ -215,6 +215,46 @@ TEST(LiveMetrics, TheLongPollGaugeFollowsOpensAndCloses) {
   EXPECT_TRUE(has_line(text, "ebb_longpoll_sessions_active 1")) << text;
 }
 
+// A long-poll session is one more session to the metrics too: its rooms
+// count, and every message queued for it counts as sent exactly once,
+// whether sent to it directly or broadcast.
+TEST(LiveMetrics, LongPollSessionsCountTheirRoomsAndEveryMessageSentOnce) {
+  WebSocketMetrics metrics;  // outlives the bridge, the server and the app
+  ebb::websocket::LongPollingBridge bridge{&metrics, 60s, 16};
+  Server ws{options()};
+  ws.set_metrics(metrics);
+  ws.attach_long_polling_bridge(&bridge);
+  std::mutex m;
+  std::shared_ptr<Session> lp;
+  ws.on_open([&](Session& s) {
+    std::lock_guard l(m);
+    lp = s.shared_from_this();
+  });
+  ws.start();
+  ebb::AppOptions ao;
+  ao.host = "127.0.0.1";
+  ebb::App app{ao};
+  bridge.mount(app, "/lp");
+  RawHttp http(app.listen(0));
+  auto r = http.roundtrip("POST", "/lp/open");
+  ASSERT_TRUE(r && r->status == 200);
+  std::shared_ptr<Session> s;
+  {
+    std::lock_guard l(m);
+    s = lp;
+  }
+  ASSERT_TRUE(s);
+  ws.join_room(s, "lp-only");
+  EXPECT_EQ(metrics.rooms.value(), 1.0);  // a room with only a long-poll member
+  s->send_text("hello");                  // direct: 5 bytes
+  ws.broadcast_text_to_room("lp-only", "abc");
+  ws.broadcast_text("xy");
+  EXPECT_EQ(metrics.messages_sent.at({0}).value(), 3u);
+  EXPECT_EQ(metrics.sent_bytes.value(), 10u);
+  ws.leave_room(s, "lp-only");
+  EXPECT_EQ(metrics.rooms.value(), 0.0);
+}
+
 // Measured on the injected clock, so the duration is exact.
 TEST(LiveMetrics, AStopRecordsHowLongTheDrainTook) {
   ManualClock clock;
