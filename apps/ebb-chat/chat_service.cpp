@@ -95,10 +95,15 @@ void ChatService::on_typed(websocket::Session& s, const std::string& type,
   } else if (type == "chat.rooms") {
     s.send_text(envelope("chat.rooms", {{"rooms", room_list()}}));
   } else if (type == "chat.dashboard") {
+    // Closed last in a drain: the dashboard watches every other session leave.
+    s.observe_drain();
     {
       std::lock_guard lock(mu_);
       auto it = members_.find(s.id());
-      if (it != members_.end()) it->second.dashboard = true;
+      if (it != members_.end() && !it->second.dashboard) {
+        it->second.dashboard = true;
+        ++dashboards_;
+      }
     }
     s.send_text(envelope("chat.stats", stats()));
   } else {
@@ -134,12 +139,17 @@ void ChatService::hello(websocket::Session& s, const ebb::json::kvs& payload) {
 
 void ChatService::on_close(websocket::Session& s) {
   std::set<std::string> rooms;
+  bool only_dashboards_left = false;
   {
     std::lock_guard lock(mu_);
     auto it = members_.find(s.id());
     if (it == members_.end()) return;
     rooms = std::move(it->second.rooms);
+    const bool was_dashboard = it->second.dashboard;
     members_.erase(it);
+    if (was_dashboard) --dashboards_;
+    only_dashboards_left =
+        draining_.load() && !was_dashboard && dashboards_ > 0 && members_.size() == dashboards_;
     for (const auto& room : rooms) {
       auto r = room_members_.find(room);
       if (r == room_members_.end()) continue;
@@ -148,6 +158,9 @@ void ChatService::on_close(websocket::Session& s) {
     }
     if (!rooms.empty()) rooms_changed_ = true;
   }
+  // The last of the others left: the dashboards see it now, ahead of their
+  // own Close (queued after this sample), not at the next tick they may not get.
+  if (only_dashboards_left) push_to_dashboards(envelope("chat.stats", stats()));
   for (const auto& room : rooms) send_presence(room);
 }
 

@@ -4,7 +4,10 @@
 //
 //   client → server   chat.hello {name}        → chat.welcome {id, name}
 //                     chat.rooms {}            → chat.rooms {rooms: [{name, members}]}
-//                     chat.dashboard {}        → chat.stats samples from now on
+//                     chat.dashboard {}        → chat.stats samples from now on;
+//                                                 in a drain this session is
+//                                                 closed after every other one
+//                                                 (Session::observe_drain)
 //   server → client   chat.presence {room, members: [names]}   on join, leave, close
 //                     chat.stats {connections, longpoll_sessions}   every page
 //                     chat.stats {..., messages_per_second, state, sessions_left}
@@ -74,7 +77,11 @@ class ChatService {
 
   /// The drain began (the app's shutdown callback): dashboards get a
   /// "draining" sample now, before the shutdown notices go out, and then a
-  /// sample every stats interval until their own session closes.
+  /// sample every stats interval until their own session closes, which the
+  /// server does only once every other WebSocket session has ended (or at
+  /// the drain deadline). When the last session that is not a dashboard
+  /// ends, the dashboards get one more sample at once (sessions_left then
+  /// counts only them).
   void drain_started();
 
   /// GET /api/stats.
@@ -117,6 +124,7 @@ class ChatService {
 
   mutable std::mutex mu_;
   std::unordered_map<std::uint64_t, Member> members_;
+  std::size_t dashboards_ = 0;  ///< members_ with `dashboard` set
   std::map<std::string, std::set<std::uint64_t>> room_members_;
   std::set<std::string> known_rooms_;
   bool rooms_changed_ = false;

@@ -16,9 +16,12 @@ import {after, before, describe, test} from 'node:test';
 
 import {
   ChatServer,
+  cleanEnv,
   freePort,
   launchBrowser,
   makeTempDir,
+  openQuietSockets,
+  runToExit,
   screenshot,
   serverBinary,
   START_MS,
@@ -28,19 +31,49 @@ import {
 
 const TEST_MS = 90000;
 
+// Messages published from the pages (ChatPage.send), to compare with the
+// server's ebb_chat_messages_total.
+let published = 0;
+
+// Lets a test lose a page's WebSocket frames in transit: every socket the
+// page opens is kept in window.e2eSockets, and send() on a socket marked
+// `lose` is counted in window.e2eLost and goes nowhere, as when the
+// connection dies before the server reads the frame.
+function lossyWebSocket() {
+  const Real = window.WebSocket;
+  window.e2eSockets = [];
+  window.e2eLost = 0;
+  window.WebSocket = class extends Real {
+    constructor(...args) {
+      super(...args);
+      this.lose = false;
+      window.e2eSockets.push(this);
+    }
+    send(data) {
+      if (this.lose) {
+        window.e2eLost++;
+        return;
+      }
+      super.send(data);
+    }
+  };
+}
+
 /** One person in one browser context (own storage, own connection). */
 class ChatPage {
-  constructor(browser, base, name, {noWebSocket = false} = {}) {
+  constructor(browser, base, name, {noWebSocket = false, lossy = false} = {}) {
     this.browser = browser;
     this.base = base;
     this.name = name;
     this.noWebSocket = noWebSocket;
+    this.lossy = lossy;
     this.errors = [];
   }
 
   async open() {
     this.context = await this.browser.newContext({viewport: {width: 1100, height: 700}});
     if (this.noWebSocket) await this.context.addInitScript(() => { delete window.WebSocket; });
+    if (this.lossy) await this.context.addInitScript(lossyWebSocket);
     this.page = await this.context.newPage();
     this.page.on('pageerror', (e) => this.errors.push(String(e)));
     await this.page.goto(this.base + '/');
@@ -69,9 +102,15 @@ class ChatPage {
     return this.page.evaluate(() => ({...window.chatDebug, states: [...window.chatDebug.states]}));
   }
 
+  /** Publishes `text` in the active room; waits for nothing from the server. */
   async send(text) {
     await this.page.fill('#message-input', text);
     await this.page.press('#message-input', 'Enter');
+    published++;
+  }
+
+  statusText() {
+    return this.page.textContent('#status');
   }
 
   async joinRoom(room) {
@@ -140,6 +179,62 @@ describe('ebb-chat command line', () => {
       fs.rmSync(dir, {recursive: true, force: true});
     }
   });
+
+  test('zero configuration: no flag, an empty directory; it serves the page and makes ./data/chat.db',
+       {timeout: TEST_MS}, async () => {
+    const dir = makeTempDir('ebb-chat-zero-');
+    // SERVER_PORT=0 only so that runs do not fight over 8080; the port comes
+    // from the line the program prints.
+    const server = new ChatServer({workDir: dir, flags: false, env: {SERVER_PORT: '0'}});
+    try {
+      assert.deepEqual(fs.readdirSync(dir), [], 'the working directory starts empty');
+      await server.start();
+      assert.ok(server.port > 0, `announced port ${server.port}`);
+      const page = await fetch(`${server.base}/`);
+      assert.equal(page.status, 200, 'GET /');
+      assert.match(await page.text(), /<title>ebb chat<\/title>/);
+      const dash = await fetch(`${server.base}/dashboard`);
+      assert.equal(dash.status, 200, 'GET /dashboard');
+      assert.ok(fs.statSync(path.join(dir, 'data')).isDirectory(), './data was created');
+      assert.ok(fs.statSync(path.join(dir, 'data', 'chat.db')).isFile(), './data/chat.db was created');
+      const {code, signal} = await server.terminate();
+      assert.equal(signal, null, `died by ${signal}\n${server.log}`);
+      assert.equal(code, 0, `exit status ${code}\n${server.log}`);
+    } finally {
+      server.kill();
+      fs.rmSync(dir, {recursive: true, force: true});
+    }
+  });
+
+  test('.env in the working directory: a bad value is a start-up error naming the key; a port is obeyed',
+       {timeout: TEST_MS}, async () => {
+    const dir = makeTempDir('ebb-chat-dotenv-');
+    try {
+      // SERVER_PORT=0 in the environment: were the bad value ignored, it
+      // would listen somewhere harmless, and the exit status would say so.
+      fs.writeFileSync(path.join(dir, '.env'), 'SHUTDOWN_TIMEOUT=abc\n');
+      const bad = await runToExit([], {cwd: dir, env: cleanEnv({SERVER_PORT: '0'})});
+      assert.equal(bad.signal, null, `died by ${bad.signal}`);
+      assert.equal(bad.status, 1, `exit status for SHUTDOWN_TIMEOUT=abc in .env: ${bad.status}\n${bad.stdout}${bad.stderr}`);
+      assert.match(bad.stderr, /SHUTDOWN_TIMEOUT/, 'the error names the key');
+
+      const port = await freePort();
+      fs.writeFileSync(path.join(dir, '.env'),
+                       `# ebb-chat settings\nSERVER_HOST=127.0.0.1\nSERVER_PORT=${port}\n`);
+      const server = new ChatServer({workDir: dir, flags: false});  // no setting in the environment
+      try {
+        await server.start();
+        assert.equal(server.announced, port, `listens on the .env port\n${server.log}`);
+        assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 200, 'GET / on the .env port');
+        const {code} = await server.terminate();
+        assert.equal(code, 0, `exit status ${code}\n${server.log}`);
+      } finally {
+        server.kill();
+      }
+    } finally {
+      fs.rmSync(dir, {recursive: true, force: true});
+    }
+  });
 });
 
 describe('ebb-chat in Chromium', () => {
@@ -148,6 +243,7 @@ describe('ebb-chat in Chromium', () => {
   let workDir;
   let dataDir;
   const pages = [];
+  let quiet = [];  // plain WebSocket sessions that only take part in the drain
   let alice, bob, lena, dash, dashErrors = [];
 
   before(async () => {
@@ -159,9 +255,11 @@ describe('ebb-chat in Chromium', () => {
       workDir,
       env: {
         // Long enough to photograph the "restarting" state before the page
-        // reconnects; spread so the dashboard sees sessions leave one by one.
+        // reconnects; closes spread over 1.5 s and a sample every 100 ms, so
+        // the dashboard (closed last) sees the sessions leave one by one.
         WEBSOCKET_SHUTDOWN_RECONNECT_MS: '1500',
-        WEBSOCKET_SHUTDOWN_SPREAD_MS: '1000',
+        WEBSOCKET_SHUTDOWN_SPREAD_MS: '1500',
+        CHAT_STATS_INTERVAL_MS: '100',
       },
     });
     await server.start();
@@ -170,6 +268,7 @@ describe('ebb-chat in Chromium', () => {
   }, {timeout: START_MS * 3});
 
   after(async () => {
+    for (const ws of quiet) ws.terminate();
     for (const p of pages) await p.close().catch(() => {});
     if (browser) await browser.close().catch(() => {});
     if (server) server.kill();
@@ -183,7 +282,7 @@ describe('ebb-chat in Chromium', () => {
   }
 
   test('two pages chat in a room, with presence and the live count', {timeout: TEST_MS}, async () => {
-    alice = await person('alice');
+    alice = await person('alice', {lossy: true});  // the restart test loses one of her frames
     bob = await person('bob');
     await alice.waitPresence('general', 'bob');
     await bob.waitPresence('general', 'alice');
@@ -202,15 +301,27 @@ describe('ebb-chat in Chromium', () => {
     // Rooms list shows general with its two members.
     await alice.page.waitForSelector('#room-list li[data-room="general"] .members:text-is("2")', {timeout: STEP_MS});
     await screenshot(alice.page, 'connected');
+
+    // The server's own view: alive, and both messages counted.
+    assert.equal((await fetch(`${server.base}/health/live`)).status, 200, 'GET /health/live');
+    assert.equal(published, 2);
+    assert.equal(await server.metric('ebb_chat_messages_total'), published,
+                 'ebb_chat_messages_total in /metrics counts the messages sent');
   });
 
-  test('history shows on join', {timeout: TEST_MS}, async () => {
+  test('a room made on one page shows in another page\'s list; a click joins it, with its history',
+       {timeout: TEST_MS}, async () => {
+    const carol = await person('carol');  // open before the room exists
+    assert.equal(await carol.page.$('#room-list li[data-room="history"]'), null);
     await alice.joinRoom('history');
     for (const text of ['first', 'second', 'third']) await alice.send(text);
     await alice.waitMessage('history', 'third');
 
-    const carol = await person('carol');
-    await carol.joinRoom('history');
+    // The new room reaches carol's list on its own; she joins by clicking it.
+    const entry = '#room-list li[data-room="history"]';
+    await carol.page.click(entry, {timeout: STEP_MS});
+    await carol.page.waitForSelector(`#presence[data-room="history"]`, {timeout: STEP_MS});
+    await carol.page.waitForSelector(`${entry}.joined.active`, {timeout: STEP_MS});
     const got = await waitFor(async () => {
       const m = await carol.messages('history');
       return m.length >= 3 && m;
@@ -283,23 +394,50 @@ describe('ebb-chat in Chromium', () => {
     }
   });
 
-  test('SIGTERM: pages show the restart, reconnect, resume; nothing lost or doubled', {timeout: TEST_MS}, async (t) => {
-    // The dashboard, live before the drain.
+  test('the dashboard shows the connections and the messages per second', {timeout: TEST_MS}, async () => {
     const ctx = await browser.newContext({viewport: {width: 1300, height: 800}});
     dash = await ctx.newPage();
     pages.push({close: () => ctx.close()});
     dash.on('pageerror', (e) => dashErrors.push(String(e)));
     await dash.goto(server.base + '/dashboard');
     await dash.waitForFunction(() => window.dashDebug.samples >= 4, null, {timeout: STEP_MS});
+    // alice, bob, lena (long-polling) and the dashboard itself.
     await dash.waitForFunction(() => Number(document.getElementById('connections').dataset.value) >= 4,
                                null, {timeout: STEP_MS});
-    await screenshot(dash, 'dashboard-live');
 
-    // A message sent just before the restart: it may be committed before the
-    // drain, or still pending when the connection goes; either way it must
-    // show exactly once everywhere.
-    const lastWord = 'sent just before the restart';
-    await alice.send(lastWord);
+    // A burst of messages: the rate (over the last second) turns positive.
+    for (const text of ['one', 'two', 'three']) await alice.send(text);
+    await dash.waitForFunction(() => Number(document.getElementById('rate').dataset.value) > 0,
+                               null, {timeout: STEP_MS});
+    await bob.waitMessage('general', 'three');
+    // Every message the pages sent, counted alike by the dashboard and /metrics.
+    await dash.waitForFunction((n) => document.getElementById('messages-total').textContent ===
+                                   `total since start: ${n}`, published, {timeout: STEP_MS});
+    assert.equal(await server.metric('ebb_chat_messages_total'), published,
+                 'ebb_chat_messages_total in /metrics counts the messages sent');
+    await screenshot(dash, 'dashboard-live');
+  });
+
+  test('SIGTERM: pages show the restart, reconnect, resume; nothing lost or doubled', {timeout: TEST_MS}, async (t) => {
+    // More sessions in the drain, in a random close order: without being
+    // closed last, the dashboard would rarely be last by chance (1 in 8).
+    const QUIET = 5;
+    quiet = await openQuietSockets(server.base, QUIET);
+    await dash.waitForFunction((n) => Number(document.getElementById('connections').dataset.value) >= n,
+                               4 + QUIET, {timeout: STEP_MS});
+
+    // Two messages sent just before the restart, neither waited for. bob's
+    // goes out as usual with the signal right behind it: committed before
+    // the drain or not, it is shown once. alice's frame is lost in transit
+    // (her WebSocket drops it, as a connection that dies before the server
+    // reads it): it stays pending and only the resend after the resume
+    // delivers it.
+    const lost = 'lost with the connection just before the restart';
+    const racing = 'sent just before the restart';
+    await alice.page.evaluate(() => window.e2eSockets.forEach((ws) => { ws.lose = true; }));
+    await alice.send(lost);
+    await alice.page.waitForFunction(() => window.e2eLost === 1, null, {timeout: STEP_MS});
+    await bob.send(racing);
     const exit = server.terminate();
 
     // The notice keeps the badge on "restarting" for the reconnect delay it
@@ -316,18 +454,35 @@ describe('ebb-chat in Chromium', () => {
     await Promise.all([alice, bob, lena].map((p) => p.waitState('reconnecting')));
     const offline = 'written while the server was down';
     await bob.send(offline);
-    await bob.page.waitForSelector('ul.messages[data-room="general"] li.msg.pending', {timeout: STEP_MS});
+    await bob.page.waitForSelector(
+        `ul.messages[data-room="general"] li.msg.pending .text:text-is("${offline}")`, {timeout: STEP_MS});
     await screenshot(bob.page, 'reconnecting');
-    // The dashboard saw the drain: sessions left, before its own close.
+    // The dashboard watched the drain to its end: the server closes it only
+    // after every other session, so its samples show them leave, down to
+    // itself alone (the sample the chat sends when the last other one ends).
     await dash.waitForSelector('#drain[data-drain="restarting"]', {timeout: STEP_MS});
     const drainSeen = await dash.evaluate(() => window.dashDebug);
-    assert.ok(drainSeen.drainSamples.length >= 1, 'the dashboard received drain samples');
-    assert.ok(drainSeen.maxSessionsLeft >= 4,
-              `sessions left during the drain: ${drainSeen.maxSessionsLeft} (alice, bob, lena, dashboard)`);
+    const left = drainSeen.drainSamples.map((d) => d.left);
+    t.diagnostic(`dashboard drain samples (sessions left): ${left.join(' ')}`);
+    assert.ok(left.length >= 3, `the dashboard received several drain samples: ${left.join(' ')}`);
+    assert.ok(drainSeen.maxSessionsLeft >= 4 + QUIET,
+              `sessions left during the drain: ${drainSeen.maxSessionsLeft} (alice, bob, lena, ` +
+                  `the dashboard, ${QUIET} quiet ones)`);
+    assert.ok(Math.min(...left) < Math.max(...left),
+              `the dashboard saw sessions leave before its own close: ${left.join(' ')}`);
+    assert.equal(left.at(-1), 1, `the dashboard saw every other session leave: ${left.join(' ')}`);
+    assert.equal(drainSeen.closes[0]?.code, 1001, 'the drain closed the dashboard with 1001');
+    await waitFor(() => quiet.every((ws) => ws.readyState === ws.CLOSED), STEP_MS,
+                  'the quiet sessions to be closed by the drain');
     await screenshot(dash, 'dashboard-drain');
 
     await server.start();  // same port, same data directory
     await Promise.all([alice, bob, lena].map((p) => p.waitState('resumed', 20000)));
+    // The fallback stays visible after a resume.
+    assert.equal(await alice.statusText(), 'Connected (resumed)');
+    assert.equal(await alice.page.getAttribute('#status', 'data-transport'), 'websocket');
+    assert.equal(await lena.statusText(), 'Resumed (long-polling fallback)');
+    assert.equal(await lena.page.getAttribute('#status', 'data-transport'), 'longpoll');
     await screenshot(alice.page, 'resumed');
     await screenshot(lena.page, 'resumed-longpoll');
     await dash.waitForSelector('#drain[data-drain="done"]', {timeout: STEP_MS});
@@ -341,20 +496,20 @@ describe('ebb-chat in Chromium', () => {
                                null, {timeout: STEP_MS});
     await screenshot(dash, 'dashboard-after-restart');
 
-    for (const p of [alice, bob, lena]) {
-      await p.waitMessage('general', lastWord);
-      await p.waitMessage('general', offline);
-    }
-    await bob.page.waitForFunction(
-        () => !document.querySelector('ul.messages[data-room="general"] li.msg.pending'), null,
-        {timeout: STEP_MS});
+    for (const p of [alice, bob, lena])
+      for (const text of [lost, racing, offline]) await p.waitMessage('general', text);
+    for (const p of [alice, bob])
+      await p.page.waitForFunction(
+          () => !document.querySelector('ul.messages[data-room="general"] li.msg.pending'), null,
+          {timeout: STEP_MS});
     const lists = await Promise.all([alice, bob, lena].map((p) => p.messages('general')));
     for (const [i, list] of lists.entries()) {
       const who = ['alice', 'bob', 'lena'][i];
       assertExactlyOnceInOrder(list, who);
-      assert.equal(countText(list, lastWord), 1, `${who} shows "${lastWord}" once`);
-      assert.equal(countText(list, offline), 1, `${who} shows "${offline}" once`);
+      for (const text of [lost, racing, offline])
+        assert.equal(countText(list, text), 1, `${who} shows "${text}" once`);
     }
+    assert.ok((await alice.debug()).resent >= 1, 'alice sent the lost message again after the resume');
     assert.deepEqual(lists[1], lists[0], 'bob and alice show the same messages');
     assert.deepEqual(lists[2].map((m) => m.seq), lists[0].slice(-lists[2].length).map((m) => m.seq),
                      'lena shows the same messages as alice since she joined');

@@ -19,6 +19,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 // playwright-core lives in tests/node_modules (tests/package.json).
 const require = createRequire(path.join(HERE, '..', 'package.json'));
 const {chromium} = require('playwright-core');
+const WebSocket = require('ws');
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const ARTIFACTS = path.resolve(process.env.E2E_ARTIFACTS || 'artifacts');
@@ -63,13 +64,38 @@ export function makeTempDir(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** One ebb-chat process. Settings only from `env` (a clean environment). */
+/**
+ * This process's environment without any ebb-chat setting, plus `extra`: a
+ * setting the caller does not give cannot leak in from the shell.
+ */
+export function cleanEnv(extra = {}) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (!/^(SERVER_|WEBSOCKET_|SHUTDOWN_|HTTP_|HEALTH_|ADMIN_|CHAT_|LONGPOLL_|DATA_DIR|EBB_LOG)/.test(k))
+      env[k] = v;
+  return Object.assign(env, extra);
+}
+
+/** The port in ebb-chat's "listening on http://HOST:PORT/" line, or null. */
+export function announcedPort(log) {
+  const m = /ebb-chat listening on http:\/\/[^\s/]+:(\d+)\//.exec(log);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * One ebb-chat process in `workDir`. Settings only from `env` (a clean
+ * environment). By default it gets --port and --data-dir and
+ * SERVER_HOST=127.0.0.1; with `flags: false` it gets no flag and no setting
+ * but `env` (and a `.env` the caller put in `workDir`), and `port` is learnt
+ * from the line it prints once it listens.
+ */
 export class ChatServer {
-  constructor({port, dataDir, workDir, env = {}}) {
+  constructor({port = null, dataDir, workDir, env = {}, flags = true}) {
     this.port = port;
     this.dataDir = dataDir;
     this.workDir = workDir;
     this.env = env;
+    this.flags = flags;
     this.proc = null;
     this.log = '';
   }
@@ -79,12 +105,10 @@ export class ChatServer {
   }
 
   async start() {
-    const env = {};
-    for (const [k, v] of Object.entries(process.env))
-      if (!/^(SERVER_|WEBSOCKET_|SHUTDOWN_|HTTP_|HEALTH_|ADMIN_|CHAT_|LONGPOLL_|DATA_DIR)/.test(k))
-        env[k] = v;
-    Object.assign(env, {SERVER_HOST: '127.0.0.1', ...this.env});
-    const proc = spawn(serverBinary(), ['--port', String(this.port), '--data-dir', this.dataDir], {
+    const env = cleanEnv(this.flags ? {SERVER_HOST: '127.0.0.1', ...this.env} : this.env);
+    const args = this.flags ? ['--port', String(this.port), '--data-dir', this.dataDir] : [];
+    this.log = '';
+    const proc = spawn(serverBinary(), args, {
       cwd: this.workDir,  // an empty directory: no stray .env
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -99,8 +123,18 @@ export class ChatServer {
     proc.stderr.setEncoding('utf8').on('data', keep);
     let exitedEarly = null;
     this.exited.then((e) => (exitedEarly = e));
-    await waitFor(async () => {
+    const checkAlive = () => {
       if (exitedEarly) throw new Error(`ebb-chat exited during start-up: ${JSON.stringify(exitedEarly)}\n${this.log}`);
+    };
+    if (!this.flags) {
+      this.announced = await waitFor(() => {
+        checkAlive();
+        return announcedPort(this.log);
+      }, START_MS, 'ebb-chat to print the port it listens on');
+      if (this.port === null) this.port = this.announced;
+    }
+    await waitFor(async () => {
+      checkAlive();
       try {
         const r = await fetch(`${this.base}/health/ready`);
         return r.status === 200;
@@ -138,6 +172,57 @@ export class ChatServer {
     assert.equal(r.status, 200);
     return r.json();
   }
+
+  /** GET /metrics: the value of the sample `name` (no labels), or null. */
+  async metric(name) {
+    const r = await fetch(`${this.base}/metrics`);
+    assert.equal(r.status, 200, 'GET /metrics');
+    const text = await r.text();
+    const line = text.split('\n').find((l) => l.startsWith(name + ' '));
+    return line === undefined ? null : Number(line.slice(name.length + 1));
+  }
+}
+
+/** Runs ebb-chat to its exit (start-up errors): {status, stdout, stderr}. */
+export function runToExit(args, {cwd, env}) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(serverBinary(), args, {cwd, env, stdio: ['ignore', 'pipe', 'pipe']});
+    let stdout = '', stderr = '';
+    proc.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    proc.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`ebb-chat ${args.join(' ')} did not exit within ${START_MS} ms\n${stdout}${stderr}`));
+    }, START_MS);
+    proc.once('error', reject);
+    proc.once('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({status, signal, stdout, stderr});
+    });
+  });
+}
+
+/**
+ * `n` plain WebSocket sessions to `${base}/ws` that say nothing (they answer
+ * pings and the Close), resolved once all are open. They never reconnect.
+ */
+export async function openQuietSockets(base, n) {
+  const url = base.replace(/^http/, 'ws') + '/ws';
+  return Promise.all(Array.from({length: n}, () => new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(`WebSocket to ${url} did not open within ${STEP_MS} ms`));
+    }, STEP_MS);
+    ws.once('open', () => {
+      clearTimeout(timer);
+      resolve(ws);
+    });
+    ws.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  })));
 }
 
 export async function launchBrowser() {

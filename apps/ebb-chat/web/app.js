@@ -9,6 +9,8 @@
 // stable for tests: connecting, connected, restarting (the server announced
 // its drain), reconnecting, resumed (reconnected, and every joined room
 // replayed what it missed), longpoll (connected over the fallback).
+// data-transport says which transport (websocket, longpoll); the text of a
+// resume over the fallback says so too.
 //
 // Exactly once: every room keeps the highest seq it has seen; a reconnect
 // sends room.resume with them. Every publish carries an id and stays pending
@@ -33,6 +35,9 @@
     resumed: 'Connected (resumed)',
     longpoll: 'Connected (long-polling fallback)',
   };
+  // A resume over the fallback still says so: "resumed" alone would hide
+  // that WebSocket is not getting through.
+  const LONGPOLL_LABELS = {...LABELS, resumed: 'Resumed (long-polling fallback)'};
 
   // For tests and the curious: what the client saw.
   const debug = (window.chatDebug = {
@@ -104,8 +109,9 @@
     debug.states.push(state);
     const badge = $('status');
     badge.dataset.state = state;
-    badge.dataset.transport = S.transport ? S.transport.kind : (S.useLongPoll ? 'longpoll' : 'websocket');
-    badge.textContent = LABELS[state];
+    const transport = S.transport ? S.transport.kind : (S.useLongPoll ? 'longpoll' : 'websocket');
+    badge.dataset.transport = transport;
+    badge.textContent = (transport === 'longpoll' ? LONGPOLL_LABELS : LABELS)[state];
     // Presence and the count are the server's word: stale while away from it.
     const live = ['connected', 'resumed', 'longpoll'].includes(state);
     $('presence').classList.toggle('stale', !live);

@@ -2,7 +2,9 @@
 // (sent every CHAT_STATS_INTERVAL_MS to sessions that sent chat.dashboard).
 // Charts are drawn by hand on <canvas>. During a drain the server keeps
 // sending samples (state "draining"/"closing", sessions_left) until this
-// page's own session is closed; the drain panel keeps what it saw.
+// page's own session is closed, which it does only after every other
+// session has ended (or at the drain deadline); the drain panel keeps what
+// it saw.
 //
 // #drain[data-drain] is stable for tests: none, draining (samples coming),
 // restarting (our session was closed by the drain), done (reconnected).
@@ -15,7 +17,7 @@
   const POLL_MS = 500;  // without WebSocket: GET /api/stats
 
   const $ = (id) => document.getElementById(id);
-  const debug = (window.dashDebug = {states: [], samples: 0, drainSamples: [], maxSessionsLeft: 0});
+  const debug = (window.dashDebug = {states: [], samples: 0, drainSamples: [], maxSessionsLeft: 0, closes: []});
 
   const samples = [];       // {t, connections, rate} (null values: disconnected)
   const drain = {active: false, startedAt: 0, atStart: null, points: [], endedAt: 0, backAt: 0};
@@ -130,6 +132,7 @@
     ws.onclose = (e) => {
       transport = null;
       const now = Date.now();
+      debug.closes.push({t: now, code: e.code, reason: e.reason});
       if (e.code === 1001 || reconnectHint !== null) {
         onDrainCut(now);
         setStatus('restarting');
