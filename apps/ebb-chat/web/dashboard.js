@@ -75,15 +75,20 @@
       drain.atStart = p.sessions_at_drain_start || p.sessions_left;
     }
     if (p.sessions_at_drain_start) drain.atStart = p.sessions_at_drain_start;
-    drain.points.push({t: now, left: p.sessions_left});
     debug.drainSamples.push({t: now, state: p.state, left: p.sessions_left});
     debug.maxSessionsLeft = Math.max(debug.maxSessionsLeft, p.sessions_left);
+    // A drain admits no one, so sessions left never rise; samples are sent
+    // from each session's own I/O thread and may arrive out of order: show
+    // the lowest seen.
+    const prev = drain.points.at(-1);
+    const left = prev ? Math.min(prev.left, p.sessions_left) : p.sessions_left;
+    drain.points.push({t: now, left});
     $('drain').dataset.drain = 'draining';
-    $('drain-headline').textContent = `draining: ${p.sessions_left} sessions left`;
+    $('drain-headline').textContent = `draining: ${left} sessions left`;
     $('drain-started').textContent = new Date(drain.startedAt).toLocaleTimeString();
     $('drain-at-start').textContent = String(drain.atStart);
-    $('drain-left').textContent = String(p.sessions_left);
-    $('drain-left').dataset.value = String(p.sessions_left);
+    $('drain-left').textContent = String(left);
+    $('drain-left').dataset.value = String(left);
     $('drain-back').textContent = '–';
   }
 
