@@ -162,6 +162,25 @@ describe(`attached_runtime, ${MODE}`, () => {
         });
       });
 
+  test('SIGINT (Ctrl-C) drains like SIGTERM: slow request 200, clients get 1001, exit 0',
+       {timeout: TEST_MS}, async () => {
+         const p = await start({});
+         await withProgram(p, async () => {
+           const clients = await connectClients(p, 3);
+           const slow = await startSlowRequest(p, 500, 10000);
+           p.signal('SIGINT');
+           await waitRefused(p.httpPort, 5000);
+           const infos = await Promise.all(clients.map((c) => c.waitClosed(STEP_MS)));
+           for (const [i, info] of infos.entries())
+             assert.equal(info.code, 1001, `client ${i}: close ${info.code} '${info.reason}'`);
+           const {response, error} = await slow.outcome;
+           assert.ok(!error, `slow request failed: ${error && error.message}`);
+           assert.equal(response.status, 200);
+           const exit = await p.exitWithin(8000);
+           assert.deepEqual(exit, {code: 0, signal: null}, `not a clean exit${p.tail()}`);
+         });
+       });
+
   test(
       'a second SIGTERM forces at once: slow request cut, exit 3', {timeout: TEST_MS}, async () => {
         const p = await start({SHUTDOWN_TIMEOUT: '60'});
