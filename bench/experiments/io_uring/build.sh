@@ -5,3 +5,4 @@ cd "$(dirname "$0")"
 cc -O2 -g -Wall -o epoll_echo epoll_echo.c -lcrypto
 cc -O2 -g -Wall -o uring_echo uring_echo.c -luring -lcrypto
 cc -O2 -g -Wall -o batch_echo batch_echo.c -luring -lcrypto
+cc -O2 -g -Wall -o ringwake ringwake.c -luring -lpthread
