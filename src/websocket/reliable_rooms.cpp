@@ -377,6 +377,9 @@ void ReliableRooms::State::replay_and_join(const SessionPtr& s, const std::strin
         auto batch = store->read_after(name, from, std::min<std::uint64_t>(1000, to - from));
         if (batch.empty()) break;
         if (after && replayed == 0 && batch.front().seq > from + 1) gap = true;  // retention
+        // Nothing left in (from, to]: retention removed it, and what the
+        // store has next was published after `to` (it comes live).
+        if (batch.front().seq > to) break;
         for (const auto& m : batch) {
           if (m.seq > to) break;
           s->send_text(message_text(name, m.seq, m.unix_ms, m.body));

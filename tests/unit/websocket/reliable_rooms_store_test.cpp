@@ -474,4 +474,47 @@ TEST(ReliableRoomsStore, AReplayStuckInTheStoreDoesNotStallPublishesToItsRoom) {
   }));
 }
 
+// Retention can remove what a replay was about to read while newer messages
+// arrive: the replay must skip the hole and finish (it used to re-read the
+// same batch forever once the next stored seq lay past its range).
+TEST(ReliableRoomsStore, AReplayWhoseRangeRetentionEmptiedFinishes) {
+  auto path = temp_db("replay_retention");
+  ws::SqliteStoreOptions keep_one;
+  keep_one.max_messages_per_room = 1;  // every commit deletes all but the newest
+  ws::SqliteMessageStore real(path.string(), keep_one);
+  ControlledStore store(real);
+  RoomServer srv(store);
+  OpenGates open_gates{store};
+  Counter stored;
+  for (int i = 1; i <= 3; ++i)
+    srv.rooms.publish("r", json::object{{"n", i}}, {},
+                      [&](std::uint64_t, std::error_code) { stored.add(); });
+  ASSERT_TRUE(stored.wait_for(3));  // the store holds seq 3 only
+  TestClient joiner(srv.server.port());
+  joiner.upgrade();
+  TestClient publisher(srv.server.port());
+  publisher.upgrade();
+
+  store.reads.close();
+  joiner.send_text(typed("room.join", {{"room", "r"}, {"after", 1}}));  // wants 2, 3
+  ASSERT_TRUE(store.reads.wait_arrived(1));
+  publish(publisher, "r", "newer");  // seq 4; retention now deletes 3
+  auto answer = read_answer(publisher, "newer");
+  ASSERT_TRUE(answer && answer->first);
+  EXPECT_EQ(answer->second, 4u);
+
+  store.reads.open();  // the replay finds only seq 4, past the 3 it was reading up to
+  std::vector<std::uint64_t> seqs;
+  bool gap = false;
+  ASSERT_TRUE(read_typed(joiner, [&](const std::string& type, json::object& p) {
+    if (type == "room.message") seqs.push_back(p["seq"].to_number<std::uint64_t>());
+    if (type != "room.joined") return false;
+    gap = p["gap"].as_bool();
+    EXPECT_EQ(p["last_seq"].to_number<std::uint64_t>(), 4u);
+    return true;
+  }));
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{4}));  // once, before room.joined
+  EXPECT_TRUE(gap);                                  // 2 and 3 are gone: said so
+}
+
 }  // namespace
