@@ -108,7 +108,7 @@ void Connection::on_readable() {
   std::size_t prefix = carry_size_;
   if (prefix) std::memcpy(buf, carry_, prefix);
   carry_size_ = 0;
-  ssize_t n = read_fault.take() ? -1 : ::recv(fd_, buf + prefix, space - prefix, 0);
+  ssize_t n = read_fault.take(id_) ? -1 : ::recv(fd_, buf + prefix, space - prefix, 0);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
     std::memcpy(carry_, buf, prefix);
     carry_size_ = static_cast<std::uint8_t>(prefix);
@@ -156,7 +156,7 @@ void Connection::read_tls() {
       [self, prefix](boost::system::error_code ec, std::size_t n) {
         self->reading_ = false;
         if (self->state_ == State::closed) return;
-        if (!ec && read_fault.take()) ec.assign(errno, boost::system::system_category());
+        if (!ec && read_fault.take(self->id_)) ec.assign(errno, boost::system::system_category());
         if (ec) {
           if (self->state_ == State::closing)
             return self->finish(self->close_code_, self->close_reason_);
@@ -482,7 +482,7 @@ void Connection::flush_plain() {
     // unsent segment, so Close and FIN travel in one packet (see after_flush).
     int flags = MSG_NOSIGNAL;
     if (close_after_flush_ && count == segments_.size() && half_close_follows()) flags |= MSG_MORE;
-    ssize_t n = write_fault.take() ? -1 : ::sendmsg(fd_, &msg, flags);
+    ssize_t n = write_fault.take(id_) ? -1 : ::sendmsg(fd_, &msg, flags);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       // The kernel's buffer is full: wait for EPOLLOUT (level-triggered).
@@ -517,7 +517,7 @@ void Connection::flush_tls() {
                     [self = std::static_pointer_cast<Connection>(shared_from_this())](
                         boost::system::error_code ec, std::size_t n) {
                       self->writing_ = false;
-                      if (!ec && write_fault.take())
+                      if (!ec && write_fault.take(self->id_))
                         ec.assign(errno, boost::system::system_category());
                       self->tls_written(n);
                       if (self->state_ == State::closed) return;

@@ -161,7 +161,8 @@ void expect_tls_fault_ends_only_that_session(TransportFault& fault, int error) {
     TransportFault& fault;
     ~Disarm() { fault.arm(0, 0); }  // also when an assertion returns early
   } disarm{fault};
-  fault.arm(1, error);  // only the victim has I/O to do now
+  // Only the victim's: the bystander's 101 write may still be completing.
+  fault.arm(1, error, server.sessions[0]->id());
   victim->send_text("this read or its echo fails");
   ASSERT_TRUE(server.wait([&] { return server.close_codes.size() == 1; }));
   EXPECT_EQ(server.close_codes[0], 1006);
