@@ -352,6 +352,9 @@ describe('ebb-chat in Chromium', () => {
     await alice.waitMessage('general', 'hello over long-polling');
     await alice.send('hello lena, over WebSocket');
     await lena.waitMessage('general', 'hello lena, over WebSocket');
+    // alice shows her own message when the server's broadcast comes back,
+    // which may be after lena's poll got it: compare once both have it.
+    await alice.waitMessage('general', 'hello lena, over WebSocket');
     assert.deepEqual(await lena.messages('general'), await alice.messages('general'));
     assert.ok((await server.stats()).longpoll_sessions >= 1, 'the server counts the long-poll session');
     await screenshot(lena.page, 'longpoll');
