@@ -291,6 +291,7 @@ describe('ebb-chat in Chromium', () => {
     await bob.waitMessage('general', 'hi bob');
     await bob.send('hi alice');
     await alice.waitMessage('general', 'hi alice');
+    await bob.waitMessage('general', 'hi alice');  // his own shows when the broadcast comes back
     const seen = await alice.messages('general');
     assert.deepEqual(seen.map((m) => [m.who, m.text]), [['alice', 'hi bob'], ['bob', 'hi alice']]);
     assert.deepEqual(seen, await bob.messages('general'));
