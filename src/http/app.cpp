@@ -235,6 +235,12 @@ void AppCore::accept_one(HttpThread& target, tcp::socket s) {
   });
 }
 
+// The servers given to App::ws, unless ~App said they may be gone.
+void AppCore::for_each_ws_server(const std::function<void(ebb::websocket::Server&)>& f) {
+  if (ws_servers_gone_.load()) return;
+  for (const auto& [path, server] : ws_routes) f(*server);
+}
+
 void AppCore::stop(bool reach_ws_servers) noexcept {
   if (!reach_ws_servers) ws_servers_gone_.store(true);
   if (stop_started_.exchange(true)) return;
@@ -258,8 +264,7 @@ void AppCore::stop(bool reach_ws_servers) noexcept {
   // Upgrades handed over through App::ws are the servers' sessions: they
   // drain with the app whatever the callback above does (one slot, which a
   // user may have taken from AttachedRuntime). stop_async() is idempotent.
-  if (!ws_servers_gone_.load())
-    for (const auto& [path, server] : ws_routes) server->stop_async();
+  for_each_ws_server([](ebb::websocket::Server& server) { server.stop_async(); });
   if (serving_.load()) begin_drain_on_threads();
 }
 
@@ -340,8 +345,8 @@ void AppCore::force() noexcept {
       log::logger()->error("force callback threw: {}", e.what());
     }
   }
-  if (!ws_servers_gone_.load())  // as in stop(): they are forced with the app
-    for (const auto& [path, server] : ws_routes) server->force_async();
+  // As in stop(): the servers given to ws() are forced with the app.
+  for_each_ws_server([](ebb::websocket::Server& server) { server.force_async(); });
   if (!serving_.load()) return;
   asio::post(threads_[0]->context(), [weak = weak_from_this()] {
     if (auto self = weak.lock()) self->close_listener();

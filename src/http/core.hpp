@@ -263,6 +263,7 @@ class AppCore : public std::enable_shared_from_this<AppCore> {
   std::atomic<bool> serving_{false};    // listen() succeeded: threads run
   std::atomic<bool> stop_started_{false};
   std::atomic<bool> ws_servers_gone_{false};  // ~App: the ws() servers may be destroyed
+  void for_each_ws_server(const std::function<void(ebb::websocket::Server&)>& f);
   std::atomic<bool> force_started_{false};
   std::atomic<bool> drain_posted_{false};
   bool listener_closed_ = false;  // thread 0

@@ -668,7 +668,7 @@ bool Connection::begin_drain(std::chrono::milliseconds delay) {
   bool scheduled = false;
   if (state_ == State::open && !drain_observer_) {  // not closed by a notice over the cap
     if (delay.count() <= 0) {
-      start_close(close_code::going_away, "server shutting down", true);
+      start_drain_close();
     } else {
       drain_close_pending_ = true;
       drain_close_at_ = core_->now() + delay;
@@ -680,9 +680,13 @@ bool Connection::begin_drain(std::chrono::milliseconds delay) {
   return scheduled;
 }
 
+void Connection::start_drain_close() {
+  start_close(close_code::going_away, "server shutting down", true);
+}
+
 void Connection::close_observer() {
   if (state_ != State::open) return;
-  start_close(close_code::going_away, "server shutting down", true);
+  start_drain_close();
   flush();
 }
 
@@ -711,7 +715,7 @@ void Connection::sweep(Clock::time_point now) {
   const auto& o = core_->options;
   if (drain_close_pending_ && state_ == State::open && now >= drain_close_at_) {
     drain_close_pending_ = false;
-    start_close(close_code::going_away, "server shutting down", true);
+    start_drain_close();
     thread_.drain_close_issued();
     return;
   }

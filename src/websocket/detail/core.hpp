@@ -211,6 +211,7 @@ class Connection final : public Session {
   [[gnu::noinline]] SendStatus send_from_other_thread(codec::Opcode op, std::string_view message);
   void close_local(std::uint16_t code, std::string_view reason);
   void start_close(std::uint16_t code, std::string_view reason, bool wait_for_peer);
+  void start_drain_close();  // Close 1001 "server shutting down" (every drain path)
   void read_tls();
   void stop_reading();
   void update_watch();

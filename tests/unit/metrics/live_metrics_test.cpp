@@ -8,6 +8,7 @@
 #include <string>
 
 #include "unit/http/raw_http.hpp"
+#include "unit/support/manual_clock.hpp"
 #include "unit/support/wait.hpp"
 #include "unit/websocket/test_client.hpp"
 
@@ -52,19 +53,7 @@ std::uint64_t closes_of(const WebSocketMetrics& m, int code) {
   return m.closes.at({m.closes.labels()[0].index_of(code)}).value();
 }
 
-/// A clock the test moves by hand (ServerOptions::clock).
-class ManualClock {
- public:
-  Clock::time_point now() const { return base_ + Clock::duration(offset_.load()); }
-  void advance(Clock::duration d) { offset_.fetch_add(d.count()); }
-  std::function<Clock::time_point()> source() {
-    return [this] { return now(); };
-  }
-
- private:
-  const Clock::time_point base_ = Clock::now();
-  std::atomic<Clock::rep> offset_{0};
-};
+using ebb::test::ManualClock;
 
 // A server reporting into `metrics` that keeps the last session opened.
 // Handlers go in before start(). The metrics outlive the server.

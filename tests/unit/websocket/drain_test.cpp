@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "unit/support/manual_clock.hpp"
 #include "unit/support/tcp_segments.hpp"
 #include "unit/support/wait.hpp"
 #include "unit/websocket/test_client.hpp"
@@ -267,20 +268,7 @@ TEST(Drain, PeersThatNeverAnswerAreForcedAtTheDeadline) {
   EXPECT_EQ(silent_close->close_code(), 1001);
 }
 
-/// A clock the test moves by hand (ServerOptions::clock): timeouts and the
-/// drain deadline act only when it says so, whatever the machine's speed.
-class ManualClock {
- public:
-  Clock::time_point now() const { return base_ + Clock::duration(offset_.load()); }
-  void advance(Clock::duration d) { offset_.fetch_add(d.count()); }
-  std::function<Clock::time_point()> source() {
-    return [this] { return now(); };
-  }
-
- private:
-  const Clock::time_point base_ = Clock::now();
-  std::atomic<Clock::rep> offset_{0};
-};
+using ebb::test::ManualClock;
 
 // Negative checks below hold the clock still for 1.5 s of real time: that is
 // at least one drain tick and a dozen sweeps that could have acted, and did
