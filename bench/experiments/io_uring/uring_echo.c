@@ -7,6 +7,11 @@
  *   -R   : do NOT register the ring fd (default registers it)
  *   -p   : variant a only: IORING_RECVSEND_POLL_FIRST on the recv SQE (skip the
  *          speculative recv attempt that returns EAGAIN right after re-arming)
+ *   -i   : inline sends: reply with a plain send() (MSG_DONTWAIT) at once, an
+ *          IORING_OP_SEND only for what the kernel did not take (what ebb's
+ *          epoll path does today, so the read side alone can change)
+ *   -E   : wait like Asio would: epoll_ctl re-arm + epoll_wait on the ring's descriptor, then
+ *          submit and reap without blocking (EINTR: wait again)
  *   -F   : fixed (registered) files: multishot accept_direct, IOSQE_FIXED_FILE on
  *          recv/send, io_uring shutdown/close_direct; TCP_NODELAY inherited from listener
  * Sends are IORING_OP_SEND SQEs, at most one in flight per connection; replies that
@@ -14,6 +19,7 @@
  * per loop turn, all CQEs handled in a batch. */
 #include "ws_common.h"
 #include <liburing.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 
 enum { OP_ACCEPT = 0, OP_RECV = 1, OP_SEND = 2, OP_IGNORE = 3 };
@@ -27,7 +33,7 @@ struct conn {
 } __attribute__((aligned(8)));
 
 static struct io_uring ring;
-static int variant = 'a', lfd, poll_first, fixed;
+static int variant = 'a', lfd, poll_first, fixed, inline_send, asio_wait;
 static struct io_uring_buf_ring *br;
 static unsigned char *bufbase;
 static unsigned long n_enter, n_cqe;
@@ -92,6 +98,11 @@ static void start_send(struct conn *c) {
 }
 static void kick_send(struct conn *c) {
   if (c->dead || c->send_busy) return;
+  if (inline_send && c->outq.len && !fixed) {
+    ssize_t n = send(c->fd, c->outq.d, c->outq.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN) { kill_conn(c); return; }
+    if (n > 0) buf_consume(&c->outq, n);
+  }
   if (c->outq.len) {
     struct buf t = c->out; c->out = c->outq; c->outq = t; c->outq.len = 0;
     start_send(c);
@@ -184,6 +195,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "-R")) reg_ring = 0;
     else if (!strcmp(argv[i], "-p")) poll_first = 1;
     else if (!strcmp(argv[i], "-F")) fixed = 1;
+    else if (!strcmp(argv[i], "-i")) inline_send = 1;
+    else if (!strcmp(argv[i], "-E")) asio_wait = 1;
   }
   signal(SIGPIPE, SIG_IGN);
   signal(SIGTERM, on_term);
@@ -223,7 +236,23 @@ int main(int argc, char **argv) {
   fprintf(stderr, "uring_echo port=%d variant=%c flags=%s(0x%x) features=0x%x reg_ring=%d poll_first=%d fixed=%d\n",
           port, variant, flags, p.flags, p.features, reg_ring, poll_first, fixed);
   arm_accept();
+  int ep = -1;
+  if (asio_wait) {
+    ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = ring.ring_fd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, ring.ring_fd, &ev);
+  }
   for (;;) {
+    if (asio_wait) {
+      io_uring_submit(&ring);
+      if (!io_uring_cq_ready(&ring)) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.fd = ring.ring_fd};
+        epoll_ctl(ep, EPOLL_CTL_MOD, ring.ring_fd, &ev); /* Asio re-arms each async_wait */
+        if (epoll_wait(ep, &ev, 1, -1) < 0 && errno == EINTR) continue;
+      }
+      if (IO_URING_READ_ONCE(*ring.sq.kflags) & IORING_SQ_TASKRUN) io_uring_get_events(&ring);
+      ret = 0;
+    } else
     ret = io_uring_submit_and_wait(&ring, 1);
     n_enter++;
     if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
