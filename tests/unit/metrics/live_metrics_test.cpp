@@ -5,6 +5,7 @@
 #include <ebb.hpp>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "unit/http/raw_http.hpp"
@@ -172,18 +173,34 @@ TEST(LiveMetrics, TheRoomsGaugeFollowsJoinsAndLeaves) {
   EXPECT_EQ(rooms.value(), 0.0);
 }
 
-TEST(LiveMetrics, TheLongPollGaugeFollowsOpensAndCloses) {
+// A server with the long-polling bridge, mounted on an app, all reporting to
+// `metrics`. Set callbacks on `ws`, then start(): it returns a client of the app.
+struct LongPollLive {
+  LongPollLive() {
+    ws.set_metrics(metrics);
+    ws.attach_long_polling_bridge(&bridge);
+  }
+  RawHttp& start() {
+    ws.start();
+    bridge.mount(app, "/lp");
+    return http.emplace(app.listen(0));
+  }
+  static ebb::AppOptions app_options() {
+    ebb::AppOptions o;
+    o.host = "127.0.0.1";
+    return o;
+  }
   WebSocketMetrics metrics;  // outlives the bridge, the server and the app
   ebb::websocket::LongPollingBridge bridge{&metrics, 60s, 16};
   Server ws{options()};
-  ws.set_metrics(metrics);
-  ws.attach_long_polling_bridge(&bridge);
-  ws.start();
-  ebb::AppOptions ao;
-  ao.host = "127.0.0.1";
-  ebb::App app{ao};
-  bridge.mount(app, "/lp");
-  RawHttp http(app.listen(0));
+  ebb::App app{app_options()};
+  std::optional<RawHttp> http;
+};
+
+TEST(LiveMetrics, TheLongPollGaugeFollowsOpensAndCloses) {
+  LongPollLive live;
+  auto& metrics = live.metrics;
+  RawHttp& http = live.start();
   auto open = [&] {
     auto r = http.roundtrip("POST", "/lp/open");
     EXPECT_TRUE(r && r->status == 200);
@@ -208,23 +225,16 @@ TEST(LiveMetrics, TheLongPollGaugeFollowsOpensAndCloses) {
 // count, and every message queued for it counts as sent exactly once,
 // whether sent to it directly or broadcast.
 TEST(LiveMetrics, LongPollSessionsCountTheirRoomsAndEveryMessageSentOnce) {
-  WebSocketMetrics metrics;  // outlives the bridge, the server and the app
-  ebb::websocket::LongPollingBridge bridge{&metrics, 60s, 16};
-  Server ws{options()};
-  ws.set_metrics(metrics);
-  ws.attach_long_polling_bridge(&bridge);
+  LongPollLive live;
+  auto& metrics = live.metrics;
+  auto& ws = live.ws;
   std::mutex m;
   std::shared_ptr<Session> lp;
   ws.on_open([&](Session& s) {
     std::lock_guard l(m);
     lp = s.shared_from_this();
   });
-  ws.start();
-  ebb::AppOptions ao;
-  ao.host = "127.0.0.1";
-  ebb::App app{ao};
-  bridge.mount(app, "/lp");
-  RawHttp http(app.listen(0));
+  RawHttp& http = live.start();
   auto r = http.roundtrip("POST", "/lp/open");
   ASSERT_TRUE(r && r->status == 200);
   std::shared_ptr<Session> s;

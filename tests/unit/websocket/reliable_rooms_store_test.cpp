@@ -3,7 +3,7 @@
 // ControlledStore wraps a real SqliteMessageStore with its own writer thread
 // and gates the test opens and closes: an append, a replay read or a
 // last-seq read can be held "on the disk" for as long as the test needs,
-// deterministically. Every test opens the gates on exit (OpenGates), so a
+// deterministically. Every test opens the gates on exit (GatedRooms), so a
 // failing assertion cannot leave a thread stuck.
 #include <gtest/gtest.h>
 
@@ -193,11 +193,6 @@ class ControlledStore final : public ws::MessageStore {
 
 // Opens the store's gates when the test ends, before the server (declared
 // earlier) stops and joins the threads that may be waiting at them.
-struct OpenGates {
-  ControlledStore& store;
-  ~OpenGates() { store.open_all(); }
-};
-
 // One I/O thread, so every session shares it: if anything blocks it, every
 // client notices. Typed messages go to ReliableRooms; "echo" is answered
 // on the I/O thread, as a probe that it is free.
@@ -232,6 +227,20 @@ struct RoomServer {
   std::shared_ptr<ebb::executor::RuntimeExecutor> executor;
   ws::Server server;
   ws::ReliableRooms rooms;
+};
+
+// A real SQLite file behind a ControlledStore, and a RoomServer on it that
+// reports to `metrics`. The gates open again before the server stops (a
+// stuck store must not hold the test's end).
+struct GatedRooms {
+  explicit GatedRooms(const char* db, ws::SqliteStoreOptions options = {})
+      : path(temp_db(db)), real(path.string(), options), store(real) {}
+  ~GatedRooms() { store.open_all(); }
+  std::filesystem::path path;
+  ws::SqliteMessageStore real;
+  ControlledStore store;
+  ws::WebSocketMetrics metrics;
+  RoomServer srv{store, &metrics};
 };
 
 std::string typed(std::string_view type, json::object payload) {
@@ -309,21 +318,16 @@ TEST(ReliableRoomsStore, EveryPublishObservesTheStoreWriteLatency) {
 }
 
 TEST(ReliableRoomsStore, AFailedAppendIsNackedAndCountedAsAStoreError) {
-  auto path = temp_db("failing");
-  ws::SqliteMessageStore real(path.string());
-  ControlledStore store(real);
-  ws::WebSocketMetrics metrics;
-  RoomServer srv(store, &metrics);
-  OpenGates open_gates{store};
-  TestClient c(srv.server.port());
+  GatedRooms g("failing");
+  TestClient c(g.srv.server.port());
   c.upgrade();
   publish(c, "r", "ok1");
   auto first = read_answer(c, "ok1");
   ASSERT_TRUE(first && first->first);
-  const auto errors_before = store_errors(metrics);
-  const auto writes_before = metrics.store_write_duration.snapshot().count;
+  const auto errors_before = store_errors(g.metrics);
+  const auto writes_before = g.metrics.store_write_duration.snapshot().count;
 
-  store.fail_appends = true;
+  g.store.fail_appends = true;
   constexpr int failures = 3;
   for (int i = 0; i < failures; ++i) {
     const auto id = "bad" + std::to_string(i);
@@ -331,61 +335,52 @@ TEST(ReliableRoomsStore, AFailedAppendIsNackedAndCountedAsAStoreError) {
     auto answer = read_answer(c, id);
     ASSERT_TRUE(answer) << id;
     EXPECT_FALSE(answer->first) << id << " was acked";
-    EXPECT_EQ(store_errors(metrics), errors_before + i + 1);  // counted before the nack is sent
+    EXPECT_EQ(store_errors(g.metrics), errors_before + i + 1);  // counted before the nack is sent
   }
   // Failed writes are writes too: observed, successful or not.
-  EXPECT_EQ(metrics.store_write_duration.snapshot().count, writes_before + failures);
+  EXPECT_EQ(g.metrics.store_write_duration.snapshot().count, writes_before + failures);
 
-  store.fail_appends = false;
+  g.store.fail_appends = false;
   publish(c, "r", "ok2");
   auto last = read_answer(c, "ok2");
   ASSERT_TRUE(last && last->first);
   EXPECT_EQ(last->second, 2u);  // the failed ones took no seq
-  EXPECT_EQ(store_errors(metrics), errors_before + failures);
+  EXPECT_EQ(store_errors(g.metrics), errors_before + failures);
 }
 
 TEST(ReliableRoomsStore, AFailedReplayReadIsCountedAsAStoreError) {
-  auto path = temp_db("failing_read");
-  ws::SqliteMessageStore real(path.string());
-  ControlledStore store(real);
-  ws::WebSocketMetrics metrics;
-  RoomServer srv(store, &metrics);
-  OpenGates open_gates{store};
+  GatedRooms g("failing_read");
   Counter stored;
-  srv.rooms.publish("r", json::object{{"n", 1}}, {},
-                    [&](std::uint64_t, std::error_code) { stored.add(); });
+  g.srv.rooms.publish("r", json::object{{"n", 1}}, {},
+                      [&](std::uint64_t, std::error_code) { stored.add(); });
   ASSERT_TRUE(stored.wait_for(1));
-  const auto errors_before = store_errors(metrics);
-  store.fail_reads = true;
-  TestClient c(srv.server.port());
+  const auto errors_before = store_errors(g.metrics);
+  g.store.fail_reads = true;
+  TestClient c(g.srv.server.port());
   c.upgrade();
   c.send_text(typed("room.join", {{"room", "r"}, {"after", 0}}));
   ASSERT_TRUE(read_type(c, "error"));
-  EXPECT_EQ(store_errors(metrics), errors_before + 1);
+  EXPECT_EQ(store_errors(g.metrics), errors_before + 1);
 }
 
 // The claim "writes are off the I/O threads": a publish stuck in the store
 // holds nothing the I/O thread needs.
 TEST(ReliableRoomsStore, AnAppendStuckInTheStoreDoesNotStallTheIoThread) {
-  auto path = temp_db("stuck_append");
-  ws::SqliteMessageStore real(path.string());
-  ControlledStore store(real);
-  RoomServer srv(store);
-  OpenGates open_gates{store};
-  TestClient publisher(srv.server.port());
+  GatedRooms g("stuck_append");
+  TestClient publisher(g.srv.server.port());
   publisher.upgrade();
-  TestClient other(srv.server.port());
+  TestClient other(g.srv.server.port());
   other.upgrade();
   publisher.send_text(typed("room.join", {{"room", "r"}, {"after", 0}}));
   ASSERT_TRUE(read_type(publisher, "room.joined"));
 
-  store.appends.close();
+  g.store.appends.close();
   publish(publisher, "r", "stuck");
-  ASSERT_TRUE(store.appends.wait_arrived(1));  // the store's writer holds it now
+  ASSERT_TRUE(g.store.appends.wait_arrived(1));  // the store's writer holds it now
   EXPECT_TRUE(echo_answered(other));
   EXPECT_TRUE(echo_answered(publisher));  // its own session is not blocked either
 
-  store.appends.open();
+  g.store.appends.open();
   bool broadcast = false;
   ASSERT_TRUE(read_typed(publisher, [&](const std::string& type, json::object& p) {
     if (type == "room.message") broadcast = p["seq"].to_number<std::uint64_t>() == 1;
@@ -400,24 +395,20 @@ TEST(ReliableRoomsStore, AnAppendStuckInTheStoreDoesNotStallTheIoThread) {
 // The first publish to a room reads its last seq from the store; that read
 // must not happen on the I/O thread, and publishes made meanwhile keep order.
 TEST(ReliableRoomsStore, ReadingANewRoomsLastSeqDoesNotStallTheIoThread) {
-  auto path = temp_db("stuck_last_seq");
-  ws::SqliteMessageStore real(path.string());
-  ControlledStore store(real);
-  RoomServer srv(store);
-  OpenGates open_gates{store};
-  TestClient publisher(srv.server.port());
+  GatedRooms g("stuck_last_seq");
+  TestClient publisher(g.srv.server.port());
   publisher.upgrade();
-  TestClient other(srv.server.port());
+  TestClient other(g.srv.server.port());
   other.upgrade();
 
-  store.last_seqs.close();
+  g.store.last_seqs.close();
   publish(publisher, "fresh", "m1");
-  ASSERT_TRUE(store.last_seqs.wait_arrived(1));
+  ASSERT_TRUE(g.store.last_seqs.wait_arrived(1));
   publish(publisher, "fresh", "m2");  // while the room is still being loaded
   EXPECT_TRUE(echo_answered(other));
   EXPECT_TRUE(echo_answered(publisher));
 
-  store.last_seqs.open();
+  g.store.last_seqs.open();
   auto m1 = read_answer(publisher, "m1");
   ASSERT_TRUE(m1 && m1->first);
   EXPECT_EQ(m1->second, 1u);
@@ -430,31 +421,27 @@ TEST(ReliableRoomsStore, ReadingANewRoomsLastSeqDoesNotStallTheIoThread) {
 // I/O thread) and the store's writer must not wait for the whole replay,
 // and the joining session still sees every message exactly once.
 TEST(ReliableRoomsStore, AReplayStuckInTheStoreDoesNotStallPublishesToItsRoom) {
-  auto path = temp_db("stuck_replay");
-  ws::SqliteMessageStore real(path.string());
-  ControlledStore store(real);
-  RoomServer srv(store);
-  OpenGates open_gates{store};
+  GatedRooms g("stuck_replay");
   Counter stored;
   for (int i = 1; i <= 3; ++i)
-    srv.rooms.publish("r", json::object{{"n", i}}, {},
-                      [&](std::uint64_t, std::error_code) { stored.add(); });
+    g.srv.rooms.publish("r", json::object{{"n", i}}, {},
+                        [&](std::uint64_t, std::error_code) { stored.add(); });
   ASSERT_TRUE(stored.wait_for(3));
-  TestClient joiner(srv.server.port());
+  TestClient joiner(g.srv.server.port());
   joiner.upgrade();
-  TestClient publisher(srv.server.port());
+  TestClient publisher(g.srv.server.port());
   publisher.upgrade();
 
-  store.reads.close();
+  g.store.reads.close();
   joiner.send_text(typed("room.join", {{"room", "r"}, {"after", 0}}));
-  ASSERT_TRUE(store.reads.wait_arrived(1));  // the replay is reading the store
+  ASSERT_TRUE(g.store.reads.wait_arrived(1));  // the replay is reading the store
   publish(publisher, "r", "live");
   auto live = read_answer(publisher, "live");
   ASSERT_TRUE(live && live->first);
   EXPECT_EQ(live->second, 4u);
   EXPECT_TRUE(echo_answered(publisher));
 
-  store.reads.open();
+  g.store.reads.open();
   std::vector<std::uint64_t> seqs;
   std::uint64_t joined_last = 0;
   ASSERT_TRUE(read_typed(joiner, [&](const std::string& type, json::object& p) {
@@ -478,32 +465,28 @@ TEST(ReliableRoomsStore, AReplayStuckInTheStoreDoesNotStallPublishesToItsRoom) {
 // arrive: the replay must skip the hole and finish (it used to re-read the
 // same batch forever once the next stored seq lay past its range).
 TEST(ReliableRoomsStore, AReplayWhoseRangeRetentionEmptiedFinishes) {
-  auto path = temp_db("replay_retention");
   ws::SqliteStoreOptions keep_one;
   keep_one.max_messages_per_room = 1;  // every commit deletes all but the newest
-  ws::SqliteMessageStore real(path.string(), keep_one);
-  ControlledStore store(real);
-  RoomServer srv(store);
-  OpenGates open_gates{store};
+  GatedRooms g("replay_retention", keep_one);
   Counter stored;
   for (int i = 1; i <= 3; ++i)
-    srv.rooms.publish("r", json::object{{"n", i}}, {},
-                      [&](std::uint64_t, std::error_code) { stored.add(); });
+    g.srv.rooms.publish("r", json::object{{"n", i}}, {},
+                        [&](std::uint64_t, std::error_code) { stored.add(); });
   ASSERT_TRUE(stored.wait_for(3));  // the store holds seq 3 only
-  TestClient joiner(srv.server.port());
+  TestClient joiner(g.srv.server.port());
   joiner.upgrade();
-  TestClient publisher(srv.server.port());
+  TestClient publisher(g.srv.server.port());
   publisher.upgrade();
 
-  store.reads.close();
+  g.store.reads.close();
   joiner.send_text(typed("room.join", {{"room", "r"}, {"after", 1}}));  // wants 2, 3
-  ASSERT_TRUE(store.reads.wait_arrived(1));
+  ASSERT_TRUE(g.store.reads.wait_arrived(1));
   publish(publisher, "r", "newer");  // seq 4; retention now deletes 3
   auto answer = read_answer(publisher, "newer");
   ASSERT_TRUE(answer && answer->first);
   EXPECT_EQ(answer->second, 4u);
 
-  store.reads.open();  // the replay finds only seq 4, past the 3 it was reading up to
+  g.store.reads.open();  // the replay finds only seq 4, past the 3 it was reading up to
   std::vector<std::uint64_t> seqs;
   bool gap = false;
   ASSERT_TRUE(read_typed(joiner, [&](const std::string& type, json::object& p) {

@@ -283,13 +283,30 @@ json::object body_json(const std::optional<ebb::test::RawResponse>& r) {
   return json::parse(r->body).as_object();
 }
 
+// The store a long-polling test runs on: a fresh SQLite file per test.
+struct LpStore {
+  explicit LpStore(const char* name) : path(temp_db(name)), store(path.string()) {}
+  std::filesystem::path path;
+  ebb::websocket::SqliteMessageStore store;
+};
+
+// One long-polling test's setup: its store, the fixture (arguments after the
+// store's name go to LpFixture), the app listening, a raw HTTP client on it.
+struct LpTest : LpStore, LpFixture {
+  template <class... FixtureArgs>
+  explicit LpTest(const char* db, FixtureArgs&&... args)
+      : LpStore(db), LpFixture(store, std::forward<FixtureArgs>(args)...), port(app.listen(0)) {}
+  /// POST /lp/open: the new session's id.
+  std::string open_session() {
+    return std::string(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  }
+  std::uint16_t port;
+  RawHttp http{port};
+};
+
 TEST(LongPolling, ALongPollClientIsOneMoreSession) {
-  auto path = temp_db("lp");
-  ebb::websocket::SqliteMessageStore store(path.string());
-  LpFixture f(store);
-  auto port = f.app.listen(0);
-  RawHttp http(port);
-  auto open = http.roundtrip("POST", "/lp/open");
+  LpTest f("lp");
+  auto open = f.http.roundtrip("POST", "/lp/open");
   ASSERT_TRUE(open);
   ASSERT_EQ(open->status, 200);
   std::string sid(body_json(open)["sid"].as_string());
@@ -297,8 +314,8 @@ TEST(LongPolling, ALongPollClientIsOneMoreSession) {
   ASSERT_TRUE(f.opened.wait_for(1));
 
   // Join a room over long-polling; a WebSocket client publishes into it.
-  auto send = http.roundtrip("POST", "/lp/send?sid=" + sid, {},
-                             typed("room.join", {{"room", "mixed"}, {"after", 0}}));
+  auto send = f.http.roundtrip("POST", "/lp/send?sid=" + sid, {},
+                               typed("room.join", {{"room", "mixed"}, {"after", 0}}));
   ASSERT_TRUE(send);
   EXPECT_EQ(send->status, 204);
   std::uint64_t next = 0;
@@ -306,7 +323,7 @@ TEST(LongPolling, ALongPollClientIsOneMoreSession) {
   auto poll_until = [&](auto pred) {
     return eventually(
         [&] {
-          auto r = http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=" + std::to_string(next));
+          auto r = f.http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=" + std::to_string(next));
           if (!r || r->status != 200) return false;
           auto b = body_json(r);
           for (auto& m : b["messages"].as_array()) got.emplace_back(m.as_string());
@@ -327,7 +344,8 @@ TEST(LongPolling, ALongPollClientIsOneMoreSession) {
     return false;
   }));
   // And the other way: the long-poll client publishes, the WebSocket one joins and sees it.
-  ASSERT_EQ(http.roundtrip("POST", "/lp/send?sid=" + sid, {},
+  ASSERT_EQ(f.http
+                .roundtrip("POST", "/lp/send?sid=" + sid, {},
                            typed("room.publish", {{"room", "mixed"}, {"body", "from lp"}}))
                 ->status,
             204);
@@ -338,34 +356,30 @@ TEST(LongPolling, ALongPollClientIsOneMoreSession) {
   // The join replays before it adds the session to the live room.
   EXPECT_TRUE(eventually([&] { return f.srv.ws.room_size("mixed") == 2u; }));
 
-  auto close = http.roundtrip("POST", "/lp/close?sid=" + sid);
+  auto close = f.http.roundtrip("POST", "/lp/close?sid=" + sid);
   ASSERT_TRUE(close);
   EXPECT_EQ(close->status, 204);
   ASSERT_TRUE(f.closed.wait_for(1));
   EXPECT_EQ(f.last_close.load(), 1000);
-  EXPECT_EQ(http.roundtrip("GET", "/lp/poll?sid=" + sid)->status, 404);
-  EXPECT_EQ(http.roundtrip("GET", "/lp/poll?sid=0123")->status, 404);
+  EXPECT_EQ(f.http.roundtrip("GET", "/lp/poll?sid=" + sid)->status, 404);
+  EXPECT_EQ(f.http.roundtrip("GET", "/lp/poll?sid=0123")->status, 404);
 }
 
 TEST(LongPolling, UnacknowledgedMessagesAreSentAgainAndOverflowClosesWith1008) {
-  auto path = temp_db("lp_ack");
-  ebb::websocket::SqliteMessageStore store(path.string());
-  LpFixture f(store, /*capacity=*/4);
-  auto port = f.app.listen(0);
-  RawHttp http(port);
-  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  LpTest f("lp_ack", /*capacity=*/4);
+  std::string sid = f.open_session();
   ASSERT_TRUE(f.opened.wait_for(1));
   f.srv.ws.broadcast_text("one");
   f.srv.ws.broadcast_text("two");
-  auto first = body_json(http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=0"));
+  auto first = body_json(f.http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=0"));
   ASSERT_EQ(first["messages"].as_array().size(), 2u);
   // The answer was "lost": polling again without acknowledging resends it.
-  auto again = body_json(http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=0"));
+  auto again = body_json(f.http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=0"));
   EXPECT_EQ(again["messages"].as_array().size(), 2u);
   // Five more: the buffer (4, the two unacknowledged included) overflows at
   // the third. Acknowledged ones go; what fitted is still delivered.
   for (int i = 0; i < 5; ++i) f.srv.ws.broadcast_text("m" + std::to_string(i));
-  auto after = body_json(http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=2"));
+  auto after = body_json(f.http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=2"));
   ASSERT_EQ(after["messages"].as_array().size(), 2u);
   EXPECT_EQ(after["messages"].as_array()[1].as_string(), "m1");
   ASSERT_TRUE(after["closed"].is_object());
@@ -375,18 +389,14 @@ TEST(LongPolling, UnacknowledgedMessagesAreSentAgainAndOverflowClosesWith1008) {
 }
 
 TEST(LongPolling, HeldPollIsAnsweredAtOnceByTheDrain) {
-  auto path = temp_db("lp_drain");
-  ebb::websocket::SqliteMessageStore store(path.string());
-  LpFixture f(store);
-  auto port = f.app.listen(0);
-  RawHttp http(port);
-  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  LpTest f("lp_drain");
+  std::string sid = f.open_session();
   ASSERT_TRUE(f.opened.wait_for(1));
-  http.send(http.request("GET", "/lp/poll?sid=" + sid + "&ack=0"));  // held: nothing buffered
+  f.http.send(f.http.request("GET", "/lp/poll?sid=" + sid + "&ack=0"));  // held: nothing buffered
   ASSERT_TRUE(eventually([&] { return f.app.in_flight() == 1; }));
   auto t0 = std::chrono::steady_clock::now();
   f.srv.ws.stop_async();
-  auto resp = http.read_response();
+  auto resp = f.http.read_response();
   ASSERT_TRUE(resp);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);  // not the 1.5 s poll timeout
   auto b = body_json(resp);
@@ -398,16 +408,12 @@ TEST(LongPolling, HeldPollIsAnsweredAtOnceByTheDrain) {
   ASSERT_TRUE(f.closed.wait_for(1));
   EXPECT_EQ(f.last_close.load(), 1001);
   // New long-poll sessions are refused while the server drains.
-  EXPECT_EQ(RawHttp(port).roundtrip("POST", "/lp/open")->status, 503);
+  EXPECT_EQ(RawHttp(f.port).roundtrip("POST", "/lp/open")->status, 503);
 }
 
 TEST(LongPolling, AnIdleSessionExpires) {
-  auto path = temp_db("lp_ttl");
-  ebb::websocket::SqliteMessageStore store(path.string());
-  LpFixture f(store, 256, /*ttl=*/1s);
-  auto port = f.app.listen(0);
-  RawHttp http(port);
-  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  LpTest f("lp_ttl", 256, /*ttl=*/1s);
+  std::string sid = f.open_session();
   ASSERT_TRUE(f.closed.wait_for(1, 5s));
   EXPECT_EQ(f.last_close.load(), 1006);
   EXPECT_TRUE(eventually([&] { return f.bridge.session_count() == 0; }));
@@ -416,19 +422,15 @@ TEST(LongPolling, AnIdleSessionExpires) {
 // A held poll is answered by the message that arrives, not by its timeout:
 // the read's deadline is far below the 20 s poll timeout.
 TEST(LongPolling, AHeldPollIsAnsweredWhenAMessageArrives) {
-  auto path = temp_db("lp_wake");
-  ebb::websocket::SqliteMessageStore store(path.string());
-  LpFixture f(store, 256, 60s, /*poll_timeout=*/20s);
-  auto port = f.app.listen(0);
-  RawHttp http(port);
-  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  LpTest f("lp_wake", 256, 60s, /*poll_timeout=*/20s);
+  std::string sid = f.open_session();
   ASSERT_TRUE(f.opened.wait_for(1));
   auto session = f.bridge.impl()->find(sid);
   ASSERT_TRUE(session);
-  http.send(http.request("GET", "/lp/poll?sid=" + sid + "&ack=0"));
+  f.http.send(f.http.request("GET", "/lp/poll?sid=" + sid + "&ack=0"));
   ASSERT_TRUE(eventually([&] { return session->holds_poll(); }));  // held, not yet answered
   f.srv.ws.broadcast_text("wake up");
-  auto resp = http.read_response(false, 5s);
+  auto resp = f.http.read_response(false, 5s);
   ASSERT_TRUE(resp);
   ASSERT_EQ(resp->status, 200);
   auto b = body_json(resp);
@@ -439,15 +441,11 @@ TEST(LongPolling, AHeldPollIsAnsweredWhenAMessageArrives) {
 }
 
 TEST(LongPolling, AHeldPollWithNothingToSayIsAnsweredEmptyAtItsTimeout) {
-  auto path = temp_db("lp_timeout");
-  ebb::websocket::SqliteMessageStore store(path.string());
-  LpFixture f(store);  // poll timeout 1.5 s
-  auto port = f.app.listen(0);
-  RawHttp http(port);
-  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  LpTest f("lp_timeout");  // poll timeout 1.5 s
+  std::string sid = f.open_session();
   ASSERT_TRUE(f.opened.wait_for(1));
-  http.send(http.request("GET", "/lp/poll?sid=" + sid + "&ack=0"));
-  auto resp = http.read_response(false, 10s);
+  f.http.send(f.http.request("GET", "/lp/poll?sid=" + sid + "&ack=0"));
+  auto resp = f.http.read_response(false, 10s);
   ASSERT_TRUE(resp);
   ASSERT_EQ(resp->status, 200);
   auto b = body_json(resp);
@@ -460,15 +458,11 @@ TEST(LongPolling, AHeldPollWithNothingToSayIsAnsweredEmptyAtItsTimeout) {
 }
 
 TEST(LongPolling, SessionIdsAreDistinct32DigitLowercaseHex) {
-  auto path = temp_db("lp_sids");
-  ebb::websocket::SqliteMessageStore store(path.string());
-  LpFixture f(store);
-  auto port = f.app.listen(0);
-  RawHttp http(port);
+  LpTest f("lp_sids");
   constexpr std::size_t n = 100;
   std::vector<std::string> sids;
   for (std::size_t i = 0; i < n; ++i) {
-    auto open = http.roundtrip("POST", "/lp/open");
+    auto open = f.http.roundtrip("POST", "/lp/open");
     ASSERT_TRUE(open);
     ASSERT_EQ(open->status, 200);
     std::string sid(body_json(open)["sid"].as_string());
@@ -486,18 +480,14 @@ TEST(LongPolling, SessionIdsAreDistinct32DigitLowercaseHex) {
 // A client between two polls when the drain starts: its next poll collects
 // what was buffered, the notice, then the close; nothing is counted dropped.
 TEST(LongPolling, MessagesBufferedBeforeTheDrainComeWithTheClosingAnswer) {
-  auto path = temp_db("lp_drain_buffered");
-  ebb::websocket::SqliteMessageStore store(path.string());
-  LpFixture f(store);
-  auto port = f.app.listen(0);
-  RawHttp http(port);
-  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  LpTest f("lp_drain_buffered");
+  std::string sid = f.open_session();
   ASSERT_TRUE(f.opened.wait_for(1));
   for (const char* m : {"a", "b", "c"}) f.srv.ws.broadcast_text(m);  // buffered, not polled
   f.srv.ws.stop_async();
   ASSERT_TRUE(f.closed.wait_for(1));  // the drain closed the session
   EXPECT_EQ(f.last_close.load(), 1001);
-  auto resp = http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=0");
+  auto resp = f.http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=0");
   ASSERT_TRUE(resp);
   ASSERT_EQ(resp->status, 200);
   auto b = body_json(resp);
@@ -518,15 +508,11 @@ TEST(LongPolling, MessagesBufferedBeforeTheDrainComeWithTheClosingAnswer) {
 // Counted exactly: the three messages no poll collected, not the one an
 // answer carried without an ack.
 TEST(LongPolling, MessagesNoPollCollectedAreCountedDroppedWhenTheSessionExpires) {
-  auto path = temp_db("lp_ttl_dropped");
-  ebb::websocket::SqliteMessageStore store(path.string());
-  LpFixture f(store, 256, /*ttl=*/2s);
-  auto port = f.app.listen(0);
-  RawHttp http(port);
-  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  LpTest f("lp_ttl_dropped", 256, /*ttl=*/2s);
+  std::string sid = f.open_session();
   ASSERT_TRUE(f.opened.wait_for(1));
   f.srv.ws.broadcast_text("carried");
-  auto first = body_json(http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=0"));
+  auto first = body_json(f.http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=0"));
   ASSERT_EQ(first["messages"].as_array().size(), 1u);
   for (const char* m : {"x", "y", "z"}) f.srv.ws.broadcast_text(m);
   ASSERT_EQ(f.metrics.longpoll_messages_buffered.value(), 4u);  // all before the expiry
@@ -538,16 +524,12 @@ TEST(LongPolling, MessagesNoPollCollectedAreCountedDroppedWhenTheSessionExpires)
 }
 
 TEST(LongPolling, ClosingASessionWithUnpolledMessagesCountsThemDropped) {
-  auto path = temp_db("lp_close_dropped");
-  ebb::websocket::SqliteMessageStore store(path.string());
-  LpFixture f(store);
-  auto port = f.app.listen(0);
-  RawHttp http(port);
-  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  LpTest f("lp_close_dropped");
+  std::string sid = f.open_session();
   ASSERT_TRUE(f.opened.wait_for(1));
   f.srv.ws.broadcast_text("one");
   f.srv.ws.broadcast_text("two");
-  auto close = http.roundtrip("POST", "/lp/close?sid=" + sid);
+  auto close = f.http.roundtrip("POST", "/lp/close?sid=" + sid);
   ASSERT_TRUE(close);
   EXPECT_EQ(close->status, 204);
   EXPECT_EQ(f.metrics.longpoll_messages_dropped.value(), 2u);
@@ -556,16 +538,12 @@ TEST(LongPolling, ClosingASessionWithUnpolledMessagesCountsThemDropped) {
 // `ack` confirms only what an answer carried: a larger one (a buggy or stale
 // client) must not discard messages that were never sent.
 TEST(LongPolling, AnAckBeyondWhatWasSentDropsNothing) {
-  auto path = temp_db("lp_ack_clamp");
-  ebb::websocket::SqliteMessageStore store(path.string());
-  LpFixture f(store);
-  auto port = f.app.listen(0);
-  RawHttp http(port);
-  std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+  LpTest f("lp_ack_clamp");
+  std::string sid = f.open_session();
   ASSERT_TRUE(f.opened.wait_for(1));
   f.srv.ws.broadcast_text("one");
   f.srv.ws.broadcast_text("two");
-  auto b = body_json(http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=5"));
+  auto b = body_json(f.http.roundtrip("GET", "/lp/poll?sid=" + sid + "&ack=5"));
   ASSERT_EQ(b["messages"].as_array().size(), 2u);
   EXPECT_EQ(b["messages"].as_array()[0].as_string(), "one");
   EXPECT_EQ(b["next"].to_number<std::uint64_t>(), 2u);
@@ -574,14 +552,10 @@ TEST(LongPolling, AnAckBeyondWhatWasSentDropsNothing) {
 // The drained client never polls again (its next poll could not reach a
 // draining app): what it never collected is counted when the bridge goes.
 TEST(LongPolling, MessagesLeftWhenTheBridgeIsDestroyedAreCountedDropped) {
-  auto path = temp_db("lp_bridge_dropped");
-  ebb::websocket::SqliteMessageStore store(path.string());
   ebb::websocket::WebSocketMetrics metrics;  // outlives the bridge
   {
-    LpFixture f(store, 256, 60s, 1500ms, &metrics);
-    auto port = f.app.listen(0);
-    RawHttp http(port);
-    std::string sid(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
+    LpTest f("lp_bridge_dropped", 256, 60s, 1500ms, &metrics);
+    std::string sid = f.open_session();
     ASSERT_TRUE(f.opened.wait_for(1));
     for (const char* m : {"a", "b", "c"}) f.srv.ws.broadcast_text(m);
     f.srv.ws.stop();  // the notice joins them; the session waits for a poll
