@@ -28,7 +28,8 @@ struct Publish {
 
 // One room's seam: the last seq broadcast, guarded with the broadcast itself.
 // `mutex` is never held across a store call that can wait on the disk,
-// except the replay's final catch-up read (see replay_and_join).
+// except a replay's last catch-up read when its room is so busy that a few
+// unlocked rounds did not catch up (see replay_and_join).
 struct Room {
   std::mutex mutex;
   bool loaded = false;  // broadcast_seq read from the store
@@ -45,6 +46,9 @@ struct Room {
   std::unordered_map<std::string, std::vector<AppendHandler>> waiting;  // acks for in-flight ids
 };
 constexpr std::size_t recent_ids_per_room = 4096;
+// A replay's catch-up rounds without the room's lock (each reads what was
+// broadcast during the one before; usually one round finds nothing).
+constexpr int unlocked_catch_up_rounds = 4;
 
 std::string message_text(const std::string& room, std::uint64_t seq, std::int64_t ts,
                          std::string_view stored) {
@@ -345,10 +349,12 @@ void ReliableRooms::State::complete(Room& r, const std::string& name, const Publ
 }
 
 // The replay reads the store without the room's lock up to the last seq
-// broadcast when it started; then, under the lock, it sends what was
-// broadcast meanwhile (usually little), room.joined, and joins the server
-// room, so that publishes and the store's writer wait at most for that
-// catch-up, never for the whole replay.
+// broadcast when it started, then catches up, still unlocked, with what was
+// broadcast meanwhile (a few rounds at most). Under the lock it sends room.joined
+// and joins the server room, so no broadcast falls between the replay and
+// the live stream. The lock is held across a read only if the room kept
+// publishing through every unlocked round: publishes and the store's writer
+// then wait for that one short read, never for the whole replay.
 void ReliableRooms::State::replay_and_join(const SessionPtr& s, const std::string& name,
                                            std::optional<std::uint64_t> after) {
   GateHolder entered(life);
@@ -375,11 +381,14 @@ void ReliableRooms::State::replay_and_join(const SessionPtr& s, const std::strin
     const auto send_through = [&](std::uint64_t to) {
       while (from < to && !s->is_closing()) {
         auto batch = store->read_after(name, from, std::min<std::uint64_t>(1000, to - from));
-        if (batch.empty()) break;
-        if (after && replayed == 0 && batch.front().seq > from + 1) gap = true;  // retention
+        if (!batch.empty() && after && replayed == 0 && batch.front().seq > from + 1)
+          gap = true;  // retention
         // Nothing left in (from, to]: retention removed it, and what the
-        // store has next was published after `to` (it comes live).
-        if (batch.front().seq > to) break;
+        // store has next (if anything) was published after `to`.
+        if (batch.empty() || batch.front().seq > to) {
+          from = to;
+          break;
+        }
         for (const auto& m : batch) {
           if (m.seq > to) break;
           s->send_text(message_text(name, m.seq, m.unix_ms, m.body));
@@ -391,7 +400,14 @@ void ReliableRooms::State::replay_and_join(const SessionPtr& s, const std::strin
     lock.unlock();
     send_through(last);
     lock.lock();
-    send_through(r->broadcast_seq);
+    for (int round = 0;
+         round < unlocked_catch_up_rounds && from < r->broadcast_seq && !s->is_closing(); ++round) {
+      const std::uint64_t target = r->broadcast_seq;
+      lock.unlock();
+      send_through(target);
+      lock.lock();
+    }
+    send_through(r->broadcast_seq);  // reads only if the rounds above fell behind
     // room.joined before any live message: everything up to last_seq is sent.
     s->send_text(typed(
         "room.joined",

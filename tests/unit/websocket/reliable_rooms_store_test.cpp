@@ -43,6 +43,13 @@ class Latch {
     std::lock_guard lock(mutex_);
     open_ = false;
     arrived_ = 0;
+    passes_ = 0;
+  }
+  /// Closed, but the next `n` arrivals (or those waiting) go through.
+  void let_through(int n) {
+    std::lock_guard lock(mutex_);
+    passes_ += n;
+    cv_.notify_all();
   }
   void open() {
     std::lock_guard lock(mutex_);
@@ -53,7 +60,8 @@ class Latch {
     std::unique_lock lock(mutex_);
     ++arrived_;
     cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
+    cv_.wait(lock, [&] { return open_ || passes_ > 0; });
+    if (!open_) --passes_;
   }
   bool wait_arrived(int n) {
     std::unique_lock lock(mutex_);
@@ -65,6 +73,7 @@ class Latch {
   std::condition_variable cv_;
   bool open_ = true;
   int arrived_ = 0;
+  int passes_ = 0;
 };
 
 // A MessageStore over a real one, with its own writer thread (appends
@@ -191,8 +200,6 @@ class ControlledStore final : public ws::MessageStore {
   std::thread writer_;  // last: starts once everything it uses exists
 };
 
-// Opens the store's gates when the test ends, before the server (declared
-// earlier) stops and joins the threads that may be waiting at them.
 // One I/O thread, so every session shares it: if anything blocks it, every
 // client notices. Typed messages go to ReliableRooms; "echo" is answered
 // on the I/O thread, as a probe that it is free.
@@ -459,6 +466,48 @@ TEST(ReliableRoomsStore, AReplayStuckInTheStoreDoesNotStallPublishesToItsRoom) {
     EXPECT_EQ(p["seq"].to_number<std::uint64_t>(), 5u);
     return true;
   }));
+}
+
+// The replay's catch-up (what was broadcast while it read the history) is
+// read without the room's lock too: a publish to the room made while that
+// read is stuck is answered, and the I/O thread stays free.
+TEST(ReliableRoomsStore, AReplaysCatchUpReadStuckInTheStoreDoesNotStallPublishes) {
+  GatedRooms g("stuck_catch_up");
+  Counter stored;
+  for (int i = 1; i <= 3; ++i)
+    g.srv.rooms.publish("r", json::object{{"n", i}}, {},
+                        [&](std::uint64_t, std::error_code) { stored.add(); });
+  ASSERT_TRUE(stored.wait_for(3));
+  TestClient joiner(g.srv.server.port());
+  joiner.upgrade();
+  TestClient publisher(g.srv.server.port());
+  publisher.upgrade();
+
+  g.store.reads.close();
+  joiner.send_text(typed("room.join", {{"room", "r"}, {"after", 0}}));
+  ASSERT_TRUE(g.store.reads.wait_arrived(1));  // reading 1..3
+  publish(publisher, "r", "during");           // seq 4: the catch-up's to read
+  auto during = read_answer(publisher, "during");
+  ASSERT_TRUE(during && during->first);
+  g.store.reads.let_through(1);                // the history read finishes
+  ASSERT_TRUE(g.store.reads.wait_arrived(2));  // the catch-up read is stuck
+  publish(publisher, "r", "stuck");
+  auto stuck = read_answer(publisher, "stuck");
+  ASSERT_TRUE(stuck && stuck->first);
+  EXPECT_EQ(stuck->second, 5u);
+  EXPECT_TRUE(echo_answered(publisher));
+
+  g.store.reads.open();
+  std::vector<std::uint64_t> seqs;
+  std::uint64_t joined_last = 0;
+  ASSERT_TRUE(read_typed(joiner, [&](const std::string& type, json::object& p) {
+    if (type == "room.message") seqs.push_back(p["seq"].to_number<std::uint64_t>());
+    if (type != "room.joined") return false;
+    joined_last = p["last_seq"].to_number<std::uint64_t>();
+    return true;
+  }));
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));  // no gap, no repeat
+  EXPECT_EQ(joined_last, 5u);
 }
 
 // Retention can remove what a replay was about to read while newer messages
