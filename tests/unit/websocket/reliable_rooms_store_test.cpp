@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "unit/support/wait.hpp"
@@ -248,6 +249,15 @@ struct GatedRooms {
   ControlledStore store;
   ws::WebSocketMetrics metrics;
   RoomServer srv{store, &metrics};
+
+  /// Seqs 1..n in room "r", published by the server itself: true once stored.
+  bool store_messages(int n) {
+    Counter stored;
+    for (int i = 1; i <= n; ++i)
+      srv.rooms.publish("r", json::object{{"n", i}}, {},
+                        [&](std::uint64_t, std::error_code) { stored.add(); });
+    return stored.wait_for(n);
+  }
 };
 
 std::string typed(std::string_view type, json::object payload) {
@@ -298,6 +308,50 @@ std::uint64_t store_errors(const ws::WebSocketMetrics& m) {
 
 void publish(TestClient& c, const std::string& room, const std::string& id) {
   c.send_text(typed("room.publish", {{"room", room}, {"id", id}, {"body", {{"text", id}}}}));
+}
+
+// Publishes `id` to room "r" and reads its answer: the seq if it was acked.
+std::optional<std::uint64_t> publish_acked(TestClient& c, const std::string& id) {
+  publish(c, "r", id);
+  auto answer = read_answer(c, id);
+  if (!answer || !answer->first) return std::nullopt;
+  return answer->second;
+}
+
+// Two clients of `g`: `joiner` asks to join room "r" after `after`, and its
+// replay is held at its first store read; `publisher` acts meanwhile.
+struct HeldReplay {
+  explicit HeldReplay(GatedRooms& rooms) : g(rooms) {
+    joiner.upgrade();
+    publisher.upgrade();
+  }
+  bool start(std::uint64_t after) {
+    g.store.reads.close();
+    joiner.send_text(typed("room.join", {{"room", "r"}, {"after", after}}));
+    return g.store.reads.wait_arrived(1);
+  }
+  GatedRooms& g;
+  TestClient joiner{g.srv.server.port()};
+  TestClient publisher{g.srv.server.port()};
+};
+
+// What a joining client gets up to its room.joined: the seqs replayed, in
+// order, and what room.joined says.
+struct Joined {
+  std::vector<std::uint64_t> seqs;
+  std::uint64_t last_seq = 0;
+  bool gap = false;
+};
+std::optional<Joined> read_until_joined(TestClient& c) {
+  Joined j;
+  bool ok = read_typed(c, [&](const std::string& type, json::object& p) {
+    if (type == "room.message") j.seqs.push_back(p["seq"].to_number<std::uint64_t>());
+    if (type != "room.joined") return false;
+    j.last_seq = p["last_seq"].to_number<std::uint64_t>();
+    j.gap = p["gap"].as_bool();
+    return true;
+  });
+  return ok ? std::optional<Joined>(std::move(j)) : std::nullopt;
 }
 
 TEST(ReliableRoomsStore, EveryPublishObservesTheStoreWriteLatency) {
@@ -357,10 +411,7 @@ TEST(ReliableRoomsStore, AFailedAppendIsNackedAndCountedAsAStoreError) {
 
 TEST(ReliableRoomsStore, AFailedReplayReadIsCountedAsAStoreError) {
   GatedRooms g("failing_read");
-  Counter stored;
-  g.srv.rooms.publish("r", json::object{{"n", 1}}, {},
-                      [&](std::uint64_t, std::error_code) { stored.add(); });
-  ASSERT_TRUE(stored.wait_for(1));
+  ASSERT_TRUE(g.store_messages(1));
   const auto errors_before = store_errors(g.metrics);
   g.store.fail_reads = true;
   TestClient c(g.srv.server.port());
@@ -429,39 +480,20 @@ TEST(ReliableRoomsStore, ReadingANewRoomsLastSeqDoesNotStallTheIoThread) {
 // and the joining session still sees every message exactly once.
 TEST(ReliableRoomsStore, AReplayStuckInTheStoreDoesNotStallPublishesToItsRoom) {
   GatedRooms g("stuck_replay");
-  Counter stored;
-  for (int i = 1; i <= 3; ++i)
-    g.srv.rooms.publish("r", json::object{{"n", i}}, {},
-                        [&](std::uint64_t, std::error_code) { stored.add(); });
-  ASSERT_TRUE(stored.wait_for(3));
-  TestClient joiner(g.srv.server.port());
-  joiner.upgrade();
-  TestClient publisher(g.srv.server.port());
-  publisher.upgrade();
-
-  g.store.reads.close();
-  joiner.send_text(typed("room.join", {{"room", "r"}, {"after", 0}}));
-  ASSERT_TRUE(g.store.reads.wait_arrived(1));  // the replay is reading the store
-  publish(publisher, "r", "live");
-  auto live = read_answer(publisher, "live");
-  ASSERT_TRUE(live && live->first);
-  EXPECT_EQ(live->second, 4u);
-  EXPECT_TRUE(echo_answered(publisher));
+  ASSERT_TRUE(g.store_messages(3));
+  HeldReplay h(g);
+  ASSERT_TRUE(h.start(0));  // the replay is reading the store
+  EXPECT_EQ(publish_acked(h.publisher, "live"), 4u);
+  EXPECT_TRUE(echo_answered(h.publisher));
 
   g.store.reads.open();
-  std::vector<std::uint64_t> seqs;
-  std::uint64_t joined_last = 0;
-  ASSERT_TRUE(read_typed(joiner, [&](const std::string& type, json::object& p) {
-    if (type == "room.message") seqs.push_back(p["seq"].to_number<std::uint64_t>());
-    if (type != "room.joined") return false;
-    joined_last = p["last_seq"].to_number<std::uint64_t>();
-    return true;
-  }));
-  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 2, 3, 4}));
-  EXPECT_EQ(joined_last, 4u);
+  auto joined = read_until_joined(h.joiner);
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(joined->seqs, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(joined->last_seq, 4u);
   // Live from here: the next message arrives once, after room.joined.
-  publish(publisher, "r", "after");
-  ASSERT_TRUE(read_typed(joiner, [&](const std::string& type, json::object& p) {
+  publish(h.publisher, "r", "after");
+  ASSERT_TRUE(read_typed(h.joiner, [&](const std::string& type, json::object& p) {
     if (type != "room.message") return false;
     EXPECT_EQ(p["seq"].to_number<std::uint64_t>(), 5u);
     return true;
@@ -473,41 +505,20 @@ TEST(ReliableRoomsStore, AReplayStuckInTheStoreDoesNotStallPublishesToItsRoom) {
 // read is stuck is answered, and the I/O thread stays free.
 TEST(ReliableRoomsStore, AReplaysCatchUpReadStuckInTheStoreDoesNotStallPublishes) {
   GatedRooms g("stuck_catch_up");
-  Counter stored;
-  for (int i = 1; i <= 3; ++i)
-    g.srv.rooms.publish("r", json::object{{"n", i}}, {},
-                        [&](std::uint64_t, std::error_code) { stored.add(); });
-  ASSERT_TRUE(stored.wait_for(3));
-  TestClient joiner(g.srv.server.port());
-  joiner.upgrade();
-  TestClient publisher(g.srv.server.port());
-  publisher.upgrade();
-
-  g.store.reads.close();
-  joiner.send_text(typed("room.join", {{"room", "r"}, {"after", 0}}));
-  ASSERT_TRUE(g.store.reads.wait_arrived(1));  // reading 1..3
-  publish(publisher, "r", "during");           // seq 4: the catch-up's to read
-  auto during = read_answer(publisher, "during");
-  ASSERT_TRUE(during && during->first);
-  g.store.reads.let_through(1);                // the history read finishes
-  ASSERT_TRUE(g.store.reads.wait_arrived(2));  // the catch-up read is stuck
-  publish(publisher, "r", "stuck");
-  auto stuck = read_answer(publisher, "stuck");
-  ASSERT_TRUE(stuck && stuck->first);
-  EXPECT_EQ(stuck->second, 5u);
-  EXPECT_TRUE(echo_answered(publisher));
+  ASSERT_TRUE(g.store_messages(3));
+  HeldReplay h(g);
+  ASSERT_TRUE(h.start(0));                              // reading 1..3
+  ASSERT_EQ(publish_acked(h.publisher, "during"), 4u);  // the catch-up's to read
+  g.store.reads.let_through(1);                         // the history read finishes
+  ASSERT_TRUE(g.store.reads.wait_arrived(2));           // the catch-up read is stuck
+  EXPECT_EQ(publish_acked(h.publisher, "stuck"), 5u);
+  EXPECT_TRUE(echo_answered(h.publisher));
 
   g.store.reads.open();
-  std::vector<std::uint64_t> seqs;
-  std::uint64_t joined_last = 0;
-  ASSERT_TRUE(read_typed(joiner, [&](const std::string& type, json::object& p) {
-    if (type == "room.message") seqs.push_back(p["seq"].to_number<std::uint64_t>());
-    if (type != "room.joined") return false;
-    joined_last = p["last_seq"].to_number<std::uint64_t>();
-    return true;
-  }));
-  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));  // no gap, no repeat
-  EXPECT_EQ(joined_last, 5u);
+  auto joined = read_until_joined(h.joiner);
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(joined->seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));  // no gap, no repeat
+  EXPECT_EQ(joined->last_seq, 5u);
 }
 
 // Retention can remove what a replay was about to read while newer messages
@@ -517,36 +528,17 @@ TEST(ReliableRoomsStore, AReplayWhoseRangeRetentionEmptiedFinishes) {
   ws::SqliteStoreOptions keep_one;
   keep_one.max_messages_per_room = 1;  // every commit deletes all but the newest
   GatedRooms g("replay_retention", keep_one);
-  Counter stored;
-  for (int i = 1; i <= 3; ++i)
-    g.srv.rooms.publish("r", json::object{{"n", i}}, {},
-                        [&](std::uint64_t, std::error_code) { stored.add(); });
-  ASSERT_TRUE(stored.wait_for(3));  // the store holds seq 3 only
-  TestClient joiner(g.srv.server.port());
-  joiner.upgrade();
-  TestClient publisher(g.srv.server.port());
-  publisher.upgrade();
-
-  g.store.reads.close();
-  joiner.send_text(typed("room.join", {{"room", "r"}, {"after", 1}}));  // wants 2, 3
-  ASSERT_TRUE(g.store.reads.wait_arrived(1));
-  publish(publisher, "r", "newer");  // seq 4; retention now deletes 3
-  auto answer = read_answer(publisher, "newer");
-  ASSERT_TRUE(answer && answer->first);
-  EXPECT_EQ(answer->second, 4u);
+  ASSERT_TRUE(g.store_messages(3));  // the store holds seq 3 only
+  HeldReplay h(g);
+  ASSERT_TRUE(h.start(1));                             // wants 2, 3
+  ASSERT_EQ(publish_acked(h.publisher, "newer"), 4u);  // retention now deletes 3
 
   g.store.reads.open();  // the replay finds only seq 4, past the 3 it was reading up to
-  std::vector<std::uint64_t> seqs;
-  bool gap = false;
-  ASSERT_TRUE(read_typed(joiner, [&](const std::string& type, json::object& p) {
-    if (type == "room.message") seqs.push_back(p["seq"].to_number<std::uint64_t>());
-    if (type != "room.joined") return false;
-    gap = p["gap"].as_bool();
-    EXPECT_EQ(p["last_seq"].to_number<std::uint64_t>(), 4u);
-    return true;
-  }));
-  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{4}));  // once, before room.joined
-  EXPECT_TRUE(gap);                                  // 2 and 3 are gone: said so
+  auto joined = read_until_joined(h.joiner);
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(joined->last_seq, 4u);
+  EXPECT_EQ(joined->seqs, (std::vector<std::uint64_t>{4}));  // once, before room.joined
+  EXPECT_TRUE(joined->gap);                                  // 2 and 3 are gone: said so
 }
 
 }  // namespace
