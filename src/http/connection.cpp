@@ -21,6 +21,12 @@ constexpr std::size_t max_unsent = 1 << 20;
 // After an error response: how long to keep reading (and discarding) so the
 // client sees the response instead of a reset.
 constexpr auto linger_time = std::chrono::seconds(2);
+// At the drain, how long a connection that has sent nothing yet may take to
+// start its first request. A client that connected just before the drain
+// sends at once and gets its answer (Connection: close); a spare connection
+// a browser opened ahead of need (preconnect) may never send, and must not
+// hold the drain for the whole header timeout.
+constexpr auto drain_first_request_grace = std::chrono::seconds(1);
 constexpr std::size_t keep_out_capacity = 64 * 1024;
 
 void append_number(std::string& out, std::size_t n) {
@@ -358,10 +364,12 @@ void HttpConnection::sweep(Clock::time_point now) {
 }
 
 void HttpConnection::begin_drain() {
-  // A connection that has not sent its first request yet was accepted for
-  // one: it gets it answered (with Connection: close), within header_timeout.
+  // A connection that has not sent its first request yet gets a short grace
+  // to start it (then it is answered, with Connection: close).
   if (requests_served_ == 0 && state_ == State::idle) {
-    deadline_ = std::min(deadline_, Clock::now() + core_.options.header_timeout);
+    deadline_ =
+        std::min(deadline_, Clock::now() + std::min<Clock::duration>(core_.options.header_timeout,
+                                                                     drain_first_request_grace));
     return;
   }
   if (state_ == State::idle && pending_.empty() && out_offset_ >= out_.size()) return finish();

@@ -510,6 +510,32 @@ TEST(App, DrainFinishesInFlightClosesIdleAndCallsTheShutdownCallbackOnce) {
   executor->stop();
 }
 
+// Browsers open spare connections ahead of need (preconnect) and may never
+// use them. At the drain such a connection gets a short grace for its first
+// request, not the whole header timeout: the drain ends clean and soon. One
+// that does send in time is still answered.
+TEST(App, DrainGivesAConnectionThatSentNothingOnlyAShortGrace) {
+  auto o = test_options();
+  o.header_timeout = 30s;
+  o.shutdown_timeout = 20s;
+  Running r(o);
+  r.app.get("/late", [](ebb::Request&, ebb::Response& res) { res.text("answered"); });
+  r.start();
+  RawHttp spare(r.port), late(r.port);  // connected, nothing sent
+  ASSERT_TRUE(eventually([&] { return r.app.connection_count() == 2; }));
+  auto t0 = std::chrono::steady_clock::now();
+  r.app.stop();
+  late.send(late.request("GET", "/late"));
+  auto resp = late.read_response();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->body, "answered");
+  EXPECT_EQ(resp->header("Connection"), "close");
+  EXPECT_TRUE(spare.wait_closed());
+  r.app.wait();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);  // not the 20 s deadline
+  EXPECT_TRUE(r.app.drain_report().clean());
+}
+
 TEST(App, DeadlineForcesWhatIsLeft) {
   auto o = test_options();
   o.shutdown_timeout = 300ms;
