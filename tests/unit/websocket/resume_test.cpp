@@ -241,44 +241,6 @@ TEST(ReliableRooms, ResumeAfterARestartOnTheSameStore) {
 
 // ------------------------------------------------------------ long-polling ---
 
-// Declaration order is destruction order reversed: counters outlive the
-// server whose callbacks use them; the bridge outlives server and app.
-// `outer_metrics`: the bridge reports there instead (to read what it counts
-// when it is destroyed).
-struct LpFixture {
-  explicit LpFixture(ebb::websocket::MessageStore& store, std::size_t capacity = 256,
-                     std::chrono::seconds ttl = 60s,
-                     std::chrono::milliseconds poll_timeout = 1500ms,
-                     ebb::websocket::WebSocketMetrics* outer_metrics = nullptr)
-      : bridge(outer_metrics ? outer_metrics : &metrics, ttl, capacity, poll_timeout),
-        srv(store, [] {
-          auto o = server_options();
-          o.shutdown_notice =
-              R"({"type":"server.shutdown","payload":{"reconnect_ms":{reconnect_ms}}})";
-          return o;
-        }()) {
-    srv.ws.attach_long_polling_bridge(&bridge);
-    srv.ws.on_open([this](ebb::websocket::Session&) { opened.add(); });
-    srv.ws.on_close([this](ebb::websocket::Session&, std::uint16_t code, std::string_view) {
-      last_close = code;
-      closed.add();
-    });
-    srv.ws.start();
-    bridge.mount(app, "/lp");
-  }
-  static ebb::AppOptions app_options() {
-    ebb::AppOptions o;
-    o.host = "127.0.0.1";
-    return o;
-  }
-  ebb::websocket::WebSocketMetrics metrics;
-  Counter opened, closed;
-  std::atomic<int> last_close{0};
-  ebb::websocket::LongPollingBridge bridge;
-  RoomServer srv;
-  ebb::App app{app_options()};
-};
-
 json::object body_json(const std::optional<ebb::test::RawResponse>& r) {
   return json::parse(r->body).as_object();
 }
@@ -290,16 +252,53 @@ struct LpStore {
   ebb::websocket::SqliteMessageStore store;
 };
 
-// One long-polling test's setup: its store, the fixture (arguments after the
-// store's name go to LpFixture), the app listening, a raw HTTP client on it.
-struct LpTest : LpStore, LpFixture {
-  template <class... FixtureArgs>
-  explicit LpTest(const char* db, FixtureArgs&&... args)
-      : LpStore(db), LpFixture(store, std::forward<FixtureArgs>(args)...), port(app.listen(0)) {}
+// One long-polling test's setup: its store, a RoomServer with the bridge,
+// the bridge mounted on a listening app, and a raw HTTP client on it.
+// Declaration order is destruction order reversed: the store and counters
+// outlive the server whose callbacks use them; the bridge outlives server
+// and app. `outer_metrics`: the bridge reports there instead (to read what
+// it counts when it is destroyed).
+struct LpTest : LpStore {
+  explicit LpTest(const char* db, std::size_t capacity = 256, std::chrono::seconds ttl = 60s,
+                  std::chrono::milliseconds poll_timeout = 1500ms,
+                  ebb::websocket::WebSocketMetrics* outer_metrics = nullptr)
+      : LpStore(db),
+        bridge(outer_metrics ? outer_metrics : &metrics, ttl, capacity, poll_timeout),
+        srv(store,
+            [] {
+              auto o = server_options();
+              o.shutdown_notice =
+                  R"({"type":"server.shutdown","payload":{"reconnect_ms":{reconnect_ms}}})";
+              return o;
+            }()),
+        port(start()) {}
+  // Runs while `port` is initialised: everything declared before it exists.
+  std::uint16_t start() {
+    srv.ws.attach_long_polling_bridge(&bridge);
+    srv.ws.on_open([this](ebb::websocket::Session&) { opened.add(); });
+    srv.ws.on_close([this](ebb::websocket::Session&, std::uint16_t code, std::string_view) {
+      last_close = code;
+      closed.add();
+    });
+    srv.ws.start();
+    bridge.mount(app, "/lp");
+    return app.listen(0);
+  }
+  static ebb::AppOptions app_options() {
+    ebb::AppOptions o;
+    o.host = "127.0.0.1";
+    return o;
+  }
   /// POST /lp/open: the new session's id.
   std::string open_session() {
     return std::string(body_json(http.roundtrip("POST", "/lp/open"))["sid"].as_string());
   }
+  ebb::websocket::WebSocketMetrics metrics;
+  Counter opened, closed;
+  std::atomic<int> last_close{0};
+  ebb::websocket::LongPollingBridge bridge;
+  RoomServer srv;
+  ebb::App app{app_options()};
   std::uint16_t port;
   RawHttp http{port};
 };
